@@ -1,0 +1,1 @@
+"""One module per `planner` subcommand (see planner/cli.py)."""

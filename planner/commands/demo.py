@@ -1,0 +1,17 @@
+"""`planner demo`."""
+from __future__ import annotations
+
+import argparse
+
+from planner.errors import PlannerError
+
+HELP = "Run the main job: a robot driven by the planner in the simulator (through `planner launch`)."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    # Not built yet (issue 6): say so plainly rather than print anything invented.
+    raise PlannerError("not available yet (issue 6 is open)")

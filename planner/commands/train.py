@@ -1,0 +1,17 @@
+"""`planner train`."""
+from __future__ import annotations
+
+import argparse
+
+from planner.errors import PlannerError
+
+HELP = "Run the staged curriculum (imitation -> PPO -> curriculum fine-tuning); resumable."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    # Not built yet (issue 5): say so plainly rather than print anything invented.
+    raise PlannerError("not available yet (issue 5 is open)")

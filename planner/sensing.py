@@ -1,0 +1,223 @@
+"""The sensor summary: the one function that turns what a robot really has (a 2D lidar scan with its
+angle_min / angle_increment / range_max, odometry pose and twist, a goal) into the model's input.
+
+The simulator calls `summarize` on its simulated scans and the ROS node calls it on real messages, so
+what the model sees in training is what it sees on a robot.
+
+Range conventions follow REP 117: NaN = invalid measurement, +inf = no return (free up to range_max),
+-inf = object closer than range_min. Negative ranges are invalid; ranges above range_max are treated
+as no return and counted as a problem. Problems are reported in `SensorSummary.problems`, never raised,
+except for scans that cannot be interpreted at all (`SensorError`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.config import require
+from planner.errors import SensorError
+from planner.vehicles import JACKAL, VehicleSpec
+
+# Layout of SensorSummary.state (the non-lidar model input). Kept here, next to the code that fills it.
+STATE_FIELDS = (
+    "goal_dist",        # distance to goal / GOAL_DIST_SCALE, clipped to 1
+    "goal_cos",         # cos(goal bearing in the robot frame)
+    "goal_sin",         # sin(goal bearing)
+    "v",                # current forward speed / max_speed
+    "w",                # current yaw rate / max_yaw_rate
+    "prev_v",           # previous command v / max_speed
+    "prev_w",           # previous command w / max_yaw_rate
+    "is_ackermann",     # 0 diff drive, 1 car-like
+    "max_speed",        # vehicle max speed / 10 m/s
+    "length",           # footprint length / 5 m
+    "width",            # footprint width / 5 m
+    "goal_near",        # 1 when the goal is closer than 1 m
+)
+STATE_DIM = len(STATE_FIELDS)
+GOAL_DIST_SCALE = 10.0
+
+
+@dataclass(frozen=True)
+class SensingConfig:
+    """What the model expects from the lidar. Scans of any resolution are min-pooled into sectors."""
+    num_sectors: int = 64                 # lidar tokens' resolution (model input width)
+    fov: float = 1.5 * math.pi            # field of view the model sees, centred on +x (270 deg)
+    range_max: float = 8.0                # m; ranges are normalised by this and clipped
+    min_valid_fraction: float = 0.8       # below this fraction of usable beams the scan is rejected
+    max_fov_shortfall: float = 0.05       # rad; a scan may cover slightly less than fov
+    min_beams_per_sector: float = 1.0     # scans coarser than the sectors are rejected
+
+    def validate(self) -> None:
+        require(4 <= self.num_sectors <= 4096, "num_sectors must be in [4, 4096]")
+        require(0 < self.fov <= 2 * math.pi + 1e-9, "fov must be in (0, 2*pi]")
+        require(self.range_max > 0, "range_max must be positive")
+        require(0 < self.min_valid_fraction <= 1, "min_valid_fraction must be in (0, 1]")
+
+    @property
+    def sector_edges(self) -> np.ndarray:
+        return np.linspace(-self.fov / 2, self.fov / 2, self.num_sectors + 1)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A 2D lidar scan as in sensor_msgs/LaserScan (angles in the laser frame)."""
+    ranges: np.ndarray
+    angle_min: float
+    angle_increment: float
+    range_min: float
+    range_max: float
+    stamp: float = 0.0
+    frame_id: str = "base_link"
+
+
+@dataclass(frozen=True)
+class Pose2D:
+    x: float = 0.0
+    y: float = 0.0
+    yaw: float = 0.0
+
+
+@dataclass(frozen=True)
+class Twist2D:
+    v: float = 0.0
+    w: float = 0.0
+
+
+@dataclass(frozen=True)
+class SensorSummary:
+    """The model's input plus what the verifier and the runtime need alongside it."""
+    lidar: np.ndarray            # (num_sectors,) float32 in [0, 1]: min range per sector / range_max
+    state: np.ndarray            # (STATE_DIM,) float32, see STATE_FIELDS
+    points: np.ndarray           # (M, 2) float64 lidar hits in the robot frame (for the verifier)
+    pose: Pose2D                 # robot pose in odom
+    twist: Twist2D               # robot velocity
+    goal: Pose2D                 # goal in odom
+    goal_robot: tuple[float, float]   # goal (x, y) in the robot frame
+    stamp: float                 # scan time, s
+    vehicle: VehicleSpec = JACKAL
+    valid_fraction: float = 1.0
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def goal_distance(self) -> float:
+        return math.hypot(*self.goal_robot)
+
+
+def _wrap(a: np.ndarray | float) -> np.ndarray | float:
+    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+
+
+def clean_ranges(scan: Scan) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """REP 117 handling. Returns (ranges with no-returns at range_max, usable mask, problems)."""
+    r = np.asarray(scan.ranges, dtype=np.float64).reshape(-1)
+    problems: list[str] = []
+    nan = np.isnan(r)
+    neg = ~nan & (r < 0) & ~np.isneginf(r)
+    too_close = np.isneginf(r) | (~nan & ~neg & (r < scan.range_min))
+    no_return = np.isposinf(r)
+    beyond = np.isfinite(r) & (r > scan.range_max)
+    usable = ~(nan | neg)
+    out = np.where(usable, r, scan.range_max)
+    out = np.where(no_return | beyond, scan.range_max, out)
+    # Closer than range_min: an object is right there; keep it as a hit at range_min (conservative).
+    out = np.where(too_close & usable, max(scan.range_min, 0.0), out)
+    if nan.any():
+        problems.append(f"{int(nan.sum())} NaN ranges")
+    if neg.any():
+        problems.append(f"{int(neg.sum())} negative ranges")
+    if beyond.any():
+        problems.append(f"{int(beyond.sum())} ranges beyond range_max")
+    return out, usable, problems
+
+
+def check_scan_shape(scan: Scan, cfg: SensingConfig) -> None:
+    """Raise SensorError when the scan cannot be mapped onto the model's sectors."""
+    n = np.asarray(scan.ranges).size
+    for name in ("angle_min", "angle_increment", "range_min", "range_max"):
+        if not math.isfinite(getattr(scan, name)):
+            raise SensorError(f"scan {name} is not finite")
+    if n < 2:
+        raise SensorError(f"scan has {n} ranges")
+    if scan.angle_increment <= 0:
+        raise SensorError(f"scan angle_increment must be positive (got {scan.angle_increment})")
+    if scan.range_max <= 0 or scan.range_min < 0 or scan.range_min >= scan.range_max:
+        raise SensorError(f"scan range limits invalid (range_min={scan.range_min}, range_max={scan.range_max})")
+    covered = scan.angle_increment * (n - 1)
+    lo, hi = scan.angle_min, scan.angle_min + covered
+    if covered < 2 * math.pi - 2 * scan.angle_increment - 1e-6:
+        if lo > -cfg.fov / 2 + cfg.max_fov_shortfall or hi < cfg.fov / 2 - cfg.max_fov_shortfall:
+            raise SensorError(f"scan covers [{math.degrees(lo):.1f}, {math.degrees(hi):.1f}] deg but the "
+                              f"model needs +-{math.degrees(cfg.fov / 2):.1f} deg")
+    beams_in_fov = n * min(1.0, cfg.fov / max(covered, 1e-9))
+    if beams_in_fov < cfg.min_beams_per_sector * cfg.num_sectors * 0.99:
+        raise SensorError(f"scan has {n} beams (~{beams_in_fov:.0f} in the model's field of view); "
+                          f"the model needs at least {cfg.num_sectors}")
+
+
+def scan_to_sectors(scan: Scan, cfg: SensingConfig,
+                    laser_yaw: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, list[str]]:
+    """Min-pool a scan into cfg.num_sectors normalised ranges.
+
+    Returns (sectors (num_sectors,) float32 in [0, 1], hit points (M, 2) in the laser frame rotated by
+    laser_yaw, valid fraction, problems). A sector without any usable beam is set to 0 (blocked):
+    unknown space is treated as occupied.
+    """
+    check_scan_shape(scan, cfg)
+    r, usable, problems = clean_ranges(scan)
+    angles = scan.angle_min + scan.angle_increment * np.arange(r.size) + laser_yaw
+    angles = _wrap(angles)
+    in_fov = np.abs(angles) <= cfg.fov / 2 + 1e-9
+    valid_fraction = float(usable[in_fov].mean()) if in_fov.any() else 0.0
+    idx = np.clip(((angles + cfg.fov / 2) / cfg.fov * cfg.num_sectors).astype(np.int64), 0,
+                  cfg.num_sectors - 1)
+    rng = np.minimum(r, cfg.range_max)
+    sectors = np.full(cfg.num_sectors, np.inf)
+    sel = in_fov & usable
+    np.minimum.at(sectors, idx[sel], rng[sel])
+    empty = ~np.isfinite(sectors)
+    if empty.any():
+        problems.append(f"{int(empty.sum())} sectors without a usable beam (treated as blocked)")
+        sectors[empty] = 0.0
+    hit = usable & (r < scan.range_max - 1e-6)
+    pts = np.stack([r[hit] * np.cos(angles[hit]), r[hit] * np.sin(angles[hit])], axis=1)
+    return (sectors / cfg.range_max).astype(np.float32), pts, valid_fraction, problems
+
+
+def summarize(scan: Scan, pose: Pose2D, twist: Twist2D, goal: Pose2D, *,
+              prev_cmd: Twist2D = Twist2D(), vehicle: VehicleSpec = JACKAL,
+              cfg: SensingConfig = SensingConfig(), laser_pose: Pose2D = Pose2D()) -> SensorSummary:
+    """Build the model input from a scan, odometry (pose + twist in odom), the goal (in odom) and the
+    previous command. `laser_pose` is the lidar's mounting pose in the robot frame (base_link).
+
+    Raises SensorError only when the scan cannot be interpreted (shape / field of view / limits);
+    softer problems (NaN beams, ranges beyond range_max) are listed in `problems`, and a scan with too
+    few usable beams is listed there too so the runtime can stop the robot and say why.
+    """
+    for name, val in (("pose", (pose.x, pose.y, pose.yaw)), ("twist", (twist.v, twist.w)),
+                      ("goal", (goal.x, goal.y))):
+        if not all(math.isfinite(v) for v in val):
+            raise SensorError(f"{name} is not finite: {val}")
+    sectors, pts, valid_fraction, problems = scan_to_sectors(scan, cfg, laser_pose.yaw)
+    if laser_pose.x or laser_pose.y:
+        pts = pts + np.array([laser_pose.x, laser_pose.y])
+    if valid_fraction < cfg.min_valid_fraction:
+        problems.append(f"only {100 * valid_fraction:.0f}% of beams usable "
+                        f"(need {100 * cfg.min_valid_fraction:.0f}%)")
+    dx, dy = goal.x - pose.x, goal.y - pose.y
+    c, s = math.cos(pose.yaw), math.sin(pose.yaw)
+    gx, gy = c * dx + s * dy, -s * dx + c * dy
+    dist = math.hypot(gx, gy)
+    bearing = math.atan2(gy, gx)
+    max_w = vehicle.max_yaw_rate
+    state = np.array([
+        min(dist / GOAL_DIST_SCALE, 1.0), math.cos(bearing), math.sin(bearing),
+        np.clip(twist.v / vehicle.max_speed, -1, 1), np.clip(twist.w / max_w, -1, 1),
+        np.clip(prev_cmd.v / vehicle.max_speed, -1, 1), np.clip(prev_cmd.w / max_w, -1, 1),
+        1.0 if vehicle.kind == "ackermann" else 0.0, vehicle.max_speed / 10.0,
+        vehicle.length / 5.0, vehicle.width / 5.0, 1.0 if dist < 1.0 else 0.0,
+    ], dtype=np.float32)
+    return SensorSummary(lidar=sectors, state=state, points=pts, pose=pose, twist=twist, goal=goal,
+                         goal_robot=(gx, gy), stamp=scan.stamp, vehicle=vehicle,
+                         valid_fraction=valid_fraction, problems=tuple(problems))

@@ -1,0 +1,1 @@
+"""ros_nodes package."""
