@@ -104,30 +104,35 @@ def primitive_table(vehicle: VehicleSpec) -> np.ndarray:
     return table
 
 
-def rollout(v0: float, w0: float, v: float, w: float, vehicle: VehicleSpec,
+def rollout(v0: float, w0: float, v, w, vehicle: VehicleSpec,
             horizon: float = 2.0, dt: float = 0.2) -> np.ndarray:
     """Poses (N, 3) = (x, y, yaw) in the robot frame over `horizon` seconds when commanding (v, w)
     from current twist (v0, w0), respecting acceleration limits. N = horizon / dt (>= 5 waypoints).
-    The first row is the pose after dt (the robot's current pose, the origin, is not included)."""
+    The first row is the pose after dt (the robot's current pose, the origin, is not included).
+
+    `v` and `w` may also be arrays of shape (P,) (e.g. a whole primitive table): the result is then
+    (P, N, 3), computed in one vectorised pass (the verifier sweeps all primitives every cycle).
+    Speed and yaw rate approach their targets at the acceleration limits, so they have closed forms.
+    """
     n = int(round(horizon / dt))
-    poses = np.empty((n, 3), dtype=np.float64)
-    x = y = yaw = 0.0
-    cv, cw = float(v0), float(w0)
-    dv = vehicle.max_accel * dt
-    dw = (vehicle.max_yaw_accel if vehicle.kind == "diff" else 10.0) * dt
-    for k in range(n):
-        cv += float(np.clip(v - cv, -dv, dv))
-        if vehicle.kind == "ackermann":
-            cw = float(np.clip(w if abs(v) < 1e-6 else w * cv / v, -vehicle.yaw_rate_limit(cv),
-                               vehicle.yaw_rate_limit(cv)))
-        else:
-            cw += float(np.clip(w - cw, -dw, dw))
-        yaw_mid = yaw + 0.5 * cw * dt
-        x += cv * math.cos(yaw_mid) * dt
-        y += cv * math.sin(yaw_mid) * dt
-        yaw += cw * dt
-        poses[k] = (x, y, yaw)
-    return poses
+    scalar = np.ndim(v) == 0 and np.ndim(w) == 0
+    v = np.atleast_1d(np.asarray(v, dtype=np.float64))[:, None]
+    w = np.atleast_1d(np.asarray(w, dtype=np.float64))[:, None]
+    steps = np.arange(1, n + 1, dtype=np.float64)[None, :]
+    dv = vehicle.max_accel * dt * steps
+    cv = float(v0) + np.clip(v - float(v0), -dv, dv)                     # (P, N)
+    if vehicle.kind == "ackermann":
+        lim = np.abs(cv) * vehicle.max_curvature
+        moving = np.abs(v) >= 1e-6
+        cw = np.clip(np.where(moving, w * cv / np.where(moving, v, 1.0), w), -lim, lim)
+    else:
+        dw = vehicle.max_yaw_accel * dt * steps
+        cw = float(w0) + np.clip(w - float(w0), -dw, dw)
+    yaw = np.cumsum(cw * dt, axis=1)
+    yaw_mid = yaw - 0.5 * cw * dt
+    poses = np.stack([np.cumsum(cv * np.cos(yaw_mid) * dt, axis=1),
+                      np.cumsum(cv * np.sin(yaw_mid) * dt, axis=1), yaw], axis=-1)
+    return poses[0] if scalar else poses
 
 
 def to_odom(poses_robot: np.ndarray, x: float, y: float, yaw: float) -> np.ndarray:
