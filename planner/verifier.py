@@ -1,0 +1,195 @@
+"""The verifier: sweep a motion primitive's footprint against the current lidar points.
+
+Every primitive is rolled out from the current twist (`planner.vehicles.rollout`, acceleration limits
+included), then extended by the distance the vehicle needs to brake to a stop at the end of the
+horizon. The vehicle's rectangle is placed at each pose and its distance to every lidar hit (robot
+frame) is taken; the minimum over the sweep is the primitive's clearance. A primitive is safe when
+its clearance exceeds `safety_margin`.
+
+`Verifier.verify` checks the network's choice first (the common, cheap case); a colliding choice is
+replaced by the best-scoring safe alternative, and if nothing is safe the decision is a controlled
+stop. The same sweep (`sweep_clearance`) serves the DWA baseline, so there is one collision check.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from planner.config import require
+from planner.errors import ConfigError
+from planner.sensing import SensorSummary
+from planner.vehicles import NUM_PRIMITIVES, STOP, VehicleSpec, primitive_table, rollout
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    horizon: float = 2.0            # s swept ahead (the local path's length in time)
+    dt: float = 0.2                 # s between swept poses; vehicle must move less than its length per dt
+    safety_margin: float = 0.05     # m; a primitive is safe when its clearance exceeds this
+    braking: bool = True            # also sweep the stopping distance at the end of the horizon
+    clearance_cap: float = 1.0      # m; clearances are reported up to this (points beyond are ignored)
+    min_valid_fraction: float = 0.8  # below this fraction of usable beams: stop, the scan is not trusted
+    batch: int = 8                  # alternatives checked per batch when the choice collides
+
+    def validate(self) -> None:
+        require(self.horizon >= 1.5, "verifier horizon must be >= 1.5 s")
+        require(0 < self.dt <= self.horizon / 5, "verifier dt must give >= 5 poses over the horizon")
+        require(self.safety_margin >= 0, "safety_margin must be >= 0")
+        require(self.clearance_cap > self.safety_margin, "clearance_cap must exceed safety_margin")
+        require(0 < self.min_valid_fraction <= 1, "min_valid_fraction must be in (0, 1]")
+        require(self.batch >= 1, "batch must be >= 1")
+
+
+Status = Literal["verified", "corrected", "fallback"]
+
+
+@dataclass(frozen=True)
+class Verified:
+    primitive: int               # index into the primitive table (STOP for a fallback)
+    v: float                     # command to send, m/s
+    w: float                     # rad/s
+    status: Status
+    reason: str                  # why it was corrected / why we stop ("" when verified)
+    path_robot: np.ndarray = field(repr=False)   # (N, 3) swept path without the braking tail, robot frame
+    clearance: float = 0.0       # m, of the primitive sent (capped at clearance_cap)
+
+
+def stopping_tail(poses: np.ndarray, v_end: np.ndarray, w_end: np.ndarray, decel: float,
+                  n_tail: int) -> np.ndarray:
+    """(P, n_tail, 3) poses continuing each path's final curvature while braking to a stop."""
+    d = v_end ** 2 / (2.0 * decel)                                         # (P,)
+    kappa = np.where(v_end > 1e-6, w_end / np.maximum(v_end, 1e-6), 0.0)
+    s = d[:, None] * (np.arange(1, n_tail + 1) / n_tail)[None, :]           # arc length (P, T)
+    end = poses[:, -1, :]
+    heading = end[:, 2:3] + 0.5 * kappa[:, None] * s                        # chord direction of an arc
+    chord = s * np.sinc(kappa[:, None] * s / (2 * np.pi))                   # 2 sin(ks/2)/k
+    return np.stack([end[:, 0:1] + chord * np.cos(heading), end[:, 1:2] + chord * np.sin(heading),
+                     end[:, 2:3] + kappa[:, None] * s], axis=-1)
+
+
+def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
+                    half_width: float) -> np.ndarray:
+    """Min distance (P,) between the rectangles placed at poses (P, N, 3) and points (M, 2).
+
+    0 when a point lies inside a rectangle; +inf when there are no points. One matrix product puts
+    every point in every pose's frame, then the point-to-rectangle distance is elementwise.
+    """
+    p, n, _ = poses.shape
+    if points.shape[0] == 0:
+        return np.full(p, np.inf)
+    flat = poses.reshape(-1, 3).astype(np.float32)
+    c, s = np.cos(flat[:, 2]), np.sin(flat[:, 2])
+    k = flat.shape[0]
+    rot = np.concatenate([np.stack([c, s]), np.stack([-s, c])], axis=1)     # (2, 2K)
+    offset = np.concatenate([flat[:, 0] * c + flat[:, 1] * s, -flat[:, 0] * s + flat[:, 1] * c])
+    local = points.astype(np.float32) @ rot                                 # (M, 2K): x' | y'
+    local -= offset
+    np.abs(local, out=local)
+    local[:, :k] -= half_length
+    local[:, k:] -= half_width
+    np.maximum(local, 0.0, out=local)
+    np.square(local, out=local)
+    d2 = local[:, :k] + local[:, k:]                                        # (M, K)
+    return np.sqrt(d2.min(axis=0).reshape(p, n).min(axis=1).astype(np.float64))
+
+
+class Verifier:
+    """Footprint sweep of motion primitives against lidar points; see the module docstring."""
+
+    def __init__(self, vehicle: VehicleSpec, cfg: VerifierConfig = VerifierConfig()):
+        cfg.validate()
+        vehicle.validate()
+        if vehicle.max_speed * cfg.dt > vehicle.length:
+            # Consecutive footprints must overlap or a thin obstacle could slip between two poses.
+            raise ConfigError(f"verifier dt={cfg.dt} s is too coarse: the vehicle moves "
+                              f"{vehicle.max_speed * cfg.dt:.2f} m per step, more than its length")
+        self.vehicle, self.cfg = vehicle, cfg
+        self.table = primitive_table(vehicle).astype(np.float64)
+        self.half_length, self.half_width = vehicle.length / 2, vehicle.width / 2
+        d_max = vehicle.max_speed ** 2 / (2 * vehicle.max_accel)
+        # Tail poses spaced by at most 0.9 footprint lengths (same overlap argument as dt).
+        self.n_tail = max(1, math.ceil(d_max / (0.9 * vehicle.length))) if cfg.braking else 0
+
+    # -- sweeping ---------------------------------------------------------------------------
+    def paths(self, v0: float, w0: float, primitives: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(path (P, N, 3) over the horizon, swept poses (P, N + tail, 3)) from twist (v0, w0)."""
+        cmds = self.table if primitives is None else self.table[primitives]
+        path = rollout(v0, w0, cmds[:, 0], cmds[:, 1], self.vehicle, self.cfg.horizon, self.cfg.dt)
+        if not self.n_tail:
+            return path, path
+        # Speed and yaw rate at the end of the horizon, from the last two poses.
+        v_end = np.hypot(*(path[:, -1, :2] - path[:, -2, :2]).T) / self.cfg.dt
+        w_end = (path[:, -1, 2] - path[:, -2, 2]) / self.cfg.dt
+        tail = stopping_tail(path, v_end, w_end, self.vehicle.max_accel, self.n_tail)
+        return path, np.concatenate([path, tail], axis=1)
+
+    def _relevant_points(self, points: np.ndarray, swept: np.ndarray) -> np.ndarray:
+        """Points that can be within clearance_cap of any swept footprint (others only cost time)."""
+        if points.shape[0] == 0:
+            return points
+        reach = float(np.hypot(swept[..., 0], swept[..., 1]).max())
+        radius = reach + math.hypot(self.half_length, self.half_width) + self.cfg.clearance_cap
+        keep = np.einsum("ij,ij->i", points, points) <= radius * radius
+        return points[keep]
+
+    def _clearance(self, summary: SensorSummary, primitives: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        path, swept = self.paths(summary.twist.v, summary.twist.w, primitives)
+        pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
+        pts = self._relevant_points(pts[np.isfinite(pts).all(axis=1)], swept)
+        clearance = sweep_clearance(swept, pts, self.half_length, self.half_width)
+        return np.minimum(clearance, self.cfg.clearance_cap), path
+
+    def clearances(self, summary: SensorSummary) -> np.ndarray:
+        """(NUM_PRIMITIVES,) clearance in m of every primitive's swept footprint (capped)."""
+        return self._clearance(summary, None)[0]
+
+    def is_safe(self, clearance: np.ndarray | float) -> np.ndarray | bool:
+        return np.asarray(clearance) > self.cfg.safety_margin
+
+    # -- deciding ---------------------------------------------------------------------------
+    def unusable_reason(self, summary: SensorSummary) -> str:
+        """Why the summary cannot be trusted for a safety check ("" when it can)."""
+        if summary.vehicle != self.vehicle:
+            return "sensor summary is for a different vehicle than the verifier's"
+        if summary.valid_fraction < self.cfg.min_valid_fraction:
+            detail = "; ".join(summary.problems) or f"{100 * summary.valid_fraction:.0f}% usable"
+            return f"lidar unusable: {detail}"
+        return ""
+
+    def stop(self, summary: SensorSummary, reason: str) -> Verified:
+        path, swept = self.paths(summary.twist.v, summary.twist.w, np.array([STOP]))
+        return Verified(STOP, 0.0, 0.0, "fallback", reason, path[0], 0.0)
+
+    def verify(self, summary: SensorSummary, scores: np.ndarray, chosen: int) -> Verified:
+        """Check `chosen`; if it collides, take the best-scoring safe alternative; else stop."""
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if scores.shape[0] != NUM_PRIMITIVES or not 0 <= int(chosen) < NUM_PRIMITIVES:
+            return self.stop(summary, f"bad decision input (scores {scores.shape}, chosen {chosen})")
+        reason = self.unusable_reason(summary)
+        if reason:
+            return self.stop(summary, reason)
+        chosen = int(chosen)
+        clear, path = self._clearance(summary, np.array([chosen]))
+        if self.is_safe(clear[0]):
+            v, w = self.table[chosen]
+            return Verified(chosen, float(v), float(w), "verified", "", path[0], float(clear[0]))
+        # Alternatives in score order (NaN scores last), checked in small batches: the first batch
+        # usually holds a safe one, so we rarely sweep all primitives.
+        # STOP is not an alternative: stopping is what the fallback does, and says why.
+        order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+        order = order[(order != chosen) & (order != STOP)]
+        for start in range(0, order.size, self.cfg.batch):
+            batch = order[start:start + self.cfg.batch]
+            clear_b, path_b = self._clearance(summary, batch)
+            safe = np.flatnonzero(self.is_safe(clear_b))
+            if safe.size:
+                j = safe[0]
+                alt = int(batch[j])
+                v, w = self.table[alt]
+                why = f"primitive {chosen} clearance {clear[0]:.2f} m <= {self.cfg.safety_margin} m"
+                return Verified(alt, float(v), float(w), "corrected", why, path_b[j], float(clear_b[j]))
+        return self.stop(summary, f"no safe primitive (chosen {chosen} clearance {clear[0]:.2f} m; "
+                                  f"all {NUM_PRIMITIVES} collide within {self.cfg.horizon} s + braking)")
