@@ -8,8 +8,9 @@ import numpy as np
 
 # verified: the network's choice passed the footprint sweep; corrected: it collided and the best safe
 # alternative was taken; fallback: nothing was safe (or the deadline passed, or the input was unusable)
-# and the decision is a controlled stop; goal_reached: at the goal, stopped.
-Status = Literal["verified", "corrected", "fallback", "goal_reached"]
+# and the decision is a controlled stop; goal_reached: at the goal, stopped; unverified: the network's
+# choice sent without the footprint sweep (only with RuntimeConfig.verify=false, for ablations).
+Status = Literal["verified", "corrected", "fallback", "goal_reached", "unverified"]
 
 
 @dataclass(frozen=True)
