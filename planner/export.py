@@ -128,8 +128,14 @@ def export_onnx(model, first_path: Path, step_path: Path, sparse: bool | None = 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
     """Dynamic int8 quantization (weights int8 per channel, activations quantized at run time)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    quantize_dynamic(str(fp32_path), str(int8_path), per_channel=QUANT_SETTINGS["per_channel"],
-                     reduce_range=QUANT_SETTINGS["reduce_range"], weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer logs every tensor it skips on the root logger
+    try:
+        quantize_dynamic(str(fp32_path), str(int8_path), per_channel=QUANT_SETTINGS["per_channel"],
+                         reduce_range=QUANT_SETTINGS["reduce_range"], weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
 
 
 def export_model(model, out_dir: str | Path, *, name: str = "mini",
