@@ -114,9 +114,10 @@ class Verifier:
         self.n_tail = max(1, math.ceil(d_max / (0.9 * vehicle.length))) if cfg.braking else 0
 
     # -- sweeping ---------------------------------------------------------------------------
-    def paths(self, v0: float, w0: float, primitives: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(path (P, N, 3) over the horizon, swept poses (P, N + tail, 3)) from twist (v0, w0)."""
-        cmds = self.table if primitives is None else self.table[primitives]
+    def paths(self, v0: float, w0: float, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(path (K, N, 3) over the horizon, swept poses (K, N + tail, 3)) for (v, w) commands (K, 2)
+        from the current twist (v0, w0), robot frame."""
+        cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
         path = rollout(v0, w0, cmds[:, 0], cmds[:, 1], self.vehicle, self.cfg.horizon, self.cfg.dt)
         if not self.n_tail:
             return path, path
@@ -135,12 +136,18 @@ class Verifier:
         keep = np.einsum("ij,ij->i", points, points) <= radius * radius
         return points[keep]
 
-    def _clearance(self, summary: SensorSummary, primitives: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        path, swept = self.paths(summary.twist.v, summary.twist.w, primitives)
+    def sweep(self, summary: SensorSummary, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clearance (K,) in m (capped at clearance_cap) and path (K, N, 3) of arbitrary (v, w)
+        commands (K, 2) swept from the summary's twist against its lidar points. The verifier sweeps
+        primitives with it; the DWA baseline sweeps its velocity samples."""
+        path, swept = self.paths(summary.twist.v, summary.twist.w, cmds)
         pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
         pts = self._relevant_points(pts[np.isfinite(pts).all(axis=1)], swept)
         clearance = sweep_clearance(swept, pts, self.half_length, self.half_width)
         return np.minimum(clearance, self.cfg.clearance_cap), path
+
+    def _clearance(self, summary: SensorSummary, primitives: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        return self.sweep(summary, self.table if primitives is None else self.table[primitives])
 
     def clearances(self, summary: SensorSummary) -> np.ndarray:
         """(NUM_PRIMITIVES,) clearance in m of every primitive's swept footprint (capped)."""
@@ -160,7 +167,7 @@ class Verifier:
         return ""
 
     def stop(self, summary: SensorSummary, reason: str) -> Verified:
-        path, swept = self.paths(summary.twist.v, summary.twist.w, np.array([STOP]))
+        path, _ = self.paths(summary.twist.v, summary.twist.w, self.table[[STOP]])
         return Verified(STOP, 0.0, 0.0, "fallback", reason, path[0], 0.0)
 
     def verify(self, summary: SensorSummary, scores: np.ndarray, chosen: int) -> Verified:

@@ -77,7 +77,7 @@ def test_braking_distance_counts():
     s = summary_for([(3.6, -2.0, 3.6, 2.0)])
     with_brake = Verifier(JACKAL).clearances(s)[FULL_AHEAD]
     without = Verifier(JACKAL, VerifierConfig(braking=False)).clearances(s)[FULL_AHEAD]
-    path_end = Verifier(JACKAL).paths(0.0, 0.0, np.array([FULL_AHEAD]))[0][0, -1, 0]
+    path_end = Verifier(JACKAL).paths(0.0, 0.0, TABLE[[FULL_AHEAD]])[0][0, -1, 0]
     assert 3.0 < path_end < 3.3
     assert without == pytest.approx(3.6 - path_end - JACKAL.length / 2, abs=0.02)
     assert with_brake <= VerifierConfig().safety_margin
