@@ -311,11 +311,13 @@ class MiniReasoner(nn.Module):
 
 
 def supervised_loss(out: dict[str, torch.Tensor], primitive: torch.Tensor,
-                    path: torch.Tensor | None = None, path_weight: float = 1.0,
+                    path: torch.Tensor | None = None, value: torch.Tensor | None = None,
+                    path_weight: float = 1.0, value_weight: float = 0.5,
                     confidence_weight: float = 0.1) -> dict[str, torch.Tensor]:
     """Deep-supervision loss for imitation: cross-entropy at every refinement step, the confidence
     head trained to predict whether that step's argmax is the label, optional path regression
-    (robot-frame waypoints (B, N, 2), metres). Returns the parts and their sum under "loss"."""
+    (robot-frame waypoints (B, N, 2), metres) and value regression (B,) (e.g. Monte-Carlo returns,
+    so the critic is warm-started too). Returns the parts and their sum under "loss"."""
     step_logits, step_conf = out["step_logits"], out["step_confidence"]
     steps = step_logits.shape[0]
     ce = sum(F.cross_entropy(step_logits[i], primitive) for i in range(steps)) / steps
@@ -326,6 +328,9 @@ def supervised_loss(out: dict[str, torch.Tensor], primitive: torch.Tensor,
     if path is not None:
         parts["path"] = F.smooth_l1_loss(out["path"], path)
         total = total + path_weight * parts["path"]
+    if value is not None:
+        parts["value"] = F.mse_loss(out["value"], value)
+        total = total + value_weight * parts["value"]
     parts["loss"] = total
     return parts
 

@@ -1,0 +1,132 @@
+"""Planner.decide on real sensor summaries (exact lidar geometry through the real `summarize`), with a
+freshly exported (untrained) model and the real ONNX Runtime / verifier."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from planner.config import from_dict
+from planner.errors import ConfigError
+from planner.export import export_untrained
+from planner.runtime import Planner, RuntimeConfig
+from planner.sensing import Pose2D, Scan, SensingConfig, Twist2D, summarize
+from planner.vehicles import CAR, STOP, primitive_table, rollout, to_odom
+from scan_geometry import box_segments, summary_for
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory):
+    return str(export_untrained(tmp_path_factory.mktemp("mini"), "mini"))
+
+
+@pytest.fixture(scope="module")
+def planner(card):
+    return Planner(RuntimeConfig(model_path=card))
+
+
+FAR_BOX = box_segments(-7, -7, 7, 7)           # open space: walls 7 m away
+
+
+def test_loads_int8_by_default_and_exposes_sensing_and_vehicle(planner):
+    assert planner.backend_name == "onnx-int8"
+    assert planner.sensing_config == SensingConfig()
+    assert planner.vehicle.kind == "diff"
+    assert planner.max_steps == planner.model_config.max_steps
+
+
+def test_decision_in_open_space_is_verified_with_an_odom_path(planner):
+    s = summary_for(FAR_BOX, v0=0.5, goal=(5.0, 0.0))
+    s = dataclasses.replace(s, pose=Pose2D(3.0, -2.0, math.pi / 2))   # the path must be in odom
+    d = planner.decide(s)
+    assert d.status == "verified" and d.reason == ""
+    assert 0 <= d.primitive < STOP
+    assert (d.v, d.w) == tuple(float(c) for c in primitive_table(planner.vehicle)[d.primitive])
+    assert d.path.shape[0] >= 5 and d.path.shape[1] == 3
+    expected = to_odom(rollout(0.5, 0.0, d.v, d.w, planner.vehicle, 2.0, 0.2), 3.0, -2.0, math.pi / 2)
+    np.testing.assert_allclose(d.path, expected, atol=1e-6)
+    assert 1 <= d.refine_steps <= planner.max_steps and 0 < d.confidence < 1 and d.latency_ms > 0
+
+
+def test_goal_reached_stops(planner):
+    d = planner.decide(summary_for(FAR_BOX, goal=(0.1, 0.05)))
+    assert d.status == "goal_reached" and d.is_stop and d.path.shape == (10, 3)
+
+
+def test_boxed_in_robot_gets_a_controlled_stop(planner):
+    d = planner.decide(summary_for(box_segments(-0.35, -0.3, 0.35, 0.3), v0=0.0))
+    assert d.status == "fallback" and d.is_stop and "no safe primitive" in d.reason
+
+
+def test_wall_ahead_is_corrected_or_avoided(planner):
+    # A wall 0.6 m ahead across the whole front: only turning in place is safe.
+    seg = [(0.6, -3.0, 0.6, 3.0)]
+    d = planner.decide(summary_for(seg, v0=0.0, goal=(5.0, 0.0)))
+    assert d.status in ("verified", "corrected")
+    assert abs(d.v) < 1e-9 and abs(d.w) > 0                                    # a spin
+    if d.status == "corrected":
+        assert "clearance" in d.reason
+
+
+def test_too_few_usable_beams_stops_and_says_why(planner):
+    n = 720
+    ranges = np.full(n, 5.0)
+    ranges[::2] = np.nan
+    scan = Scan(ranges=ranges, angle_min=-math.pi, angle_increment=2 * math.pi / n, range_min=0.1,
+                range_max=8.0)
+    s = summarize(scan, Pose2D(), Twist2D(), Pose2D(5, 0))
+    d = planner.decide(s)
+    assert d.status == "fallback" and d.is_stop and "usable" in d.reason and "NaN" in d.reason
+
+
+def test_bad_inputs_never_raise(planner):
+    good = summary_for(FAR_BOX)
+    cases = {
+        "32 sectors": dataclasses.replace(good, lidar=good.lidar[:32]),
+        "non-finite": dataclasses.replace(good, state=np.full(12, np.nan, np.float32)),
+        "car summary": dataclasses.replace(good, vehicle=CAR),
+    }
+    for name, s in cases.items():
+        d = planner.decide(s)
+        assert d.status == "fallback" and d.is_stop and d.reason, name
+
+
+def test_deadline_gives_a_safe_stop_not_a_late_answer(card):
+    late = Planner(RuntimeConfig(model_path=card, deadline_ms=0.01, verify_reserve_ms=0.0))
+    d = late.decide(summary_for(FAR_BOX))
+    assert d.status == "fallback" and d.is_stop and "deadline" in d.reason
+    assert d.refine_steps == 1          # it did not start refinement steps it had no time for
+
+
+def test_early_exit_and_step_cap(card):
+    s = summary_for(FAR_BOX)
+    sure = Planner(RuntimeConfig(model_path=card, exit_confidence=0.01))
+    assert sure.decide(s).refine_steps == 1 and sure.last["stopped_by"] == "confident"
+    never = Planner(RuntimeConfig(model_path=card, exit_confidence=1.0, max_refine_steps=2,
+                                  deadline_ms=1000.0))
+    assert never.decide(s).refine_steps == 2 and never.last["stopped_by"] == "cap"
+
+
+def test_backends_agree_and_verify_can_be_disabled(card):
+    rng = np.random.default_rng(0)
+    fp32 = Planner(RuntimeConfig(model_path=card, backend="onnx-fp32", verify=False, deadline_ms=1000.0))
+    torch_ = Planner(RuntimeConfig(model_path=card, backend="torch", verify=False, deadline_ms=1000.0))
+    for _ in range(10):
+        x0, y0 = rng.uniform(1.0, 3.0, size=2)
+        s = summary_for(box_segments(x0, y0, x0 + 1, y0 + 1) + FAR_BOX, goal=tuple(rng.uniform(-5, 5, 2)))
+        a, b = fp32.decide(s), torch_.decide(s)
+        assert a.status == b.status == "unverified"
+        assert a.primitive == b.primitive and abs(a.confidence - b.confidence) < 1e-4
+
+
+def test_reset_and_config_validation(planner):
+    planner.decide(summary_for(FAR_BOX))
+    assert planner.last
+    planner.reset()
+    assert planner.last == {}
+    with pytest.raises(ConfigError):
+        from_dict(RuntimeConfig, {"backend": "tensorrt"})
+    with pytest.raises(ConfigError):
+        from_dict(RuntimeConfig, {"deadline_ms": -1.0})
+    cfg = from_dict(RuntimeConfig, {"verifier": {"safety_margin": 0.1}, "vehicle": "car"})
+    assert cfg.verifier.safety_margin == 0.1
