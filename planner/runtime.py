@@ -243,12 +243,14 @@ class Planner:
             out = {**out, **self.backend.step(out["x"], out["z"], state)}
             step_ms = (time.perf_counter() - t_step) * 1e3
             steps += 1
+        network_ms = self._elapsed_ms(t0)
         logits = out["logits"][0].astype(np.float64)
         confidence = float(out["confidence"][0])
         chosen = int(np.argmax(logits))
         self.last = {"logits": logits, "confidence": confidence, "steps": steps, "stopped_by": stopped_by,
                      "model_path_robot": out["path"][0], "gate": out["gate"][0],
-                     "keep_index": out["keep_index"][0], "value": float(out["value"][0])}
+                     "keep_index": out["keep_index"][0], "value": float(out["value"][0]),
+                     "network_ms": network_ms}
 
         if cfg.verify:
             verified = self.verifier.verify(summary, logits, chosen)

@@ -140,3 +140,15 @@ def test_config_validation():
         from_dict(MiniReasonerConfig, {"patch": 5})
     with pytest.raises(ConfigError):
         MiniReasoner(dataclasses.replace(mini(), path_points=3))
+
+
+def test_config_yaml_documents_the_presets_and_runtime():
+    from pathlib import Path
+
+    from models.minireasoner import PRESETS
+    from planner.config import load_yaml
+    from planner.runtime import RuntimeConfig
+    path = Path(__file__).resolve().parent.parent / "config" / "model.yaml"
+    for name, preset in PRESETS.items():
+        assert load_yaml(path, MiniReasonerConfig, name) == preset(), name
+    assert load_yaml(path, RuntimeConfig, "runtime") == RuntimeConfig()
