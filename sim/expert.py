@@ -15,14 +15,18 @@ import math
 import numpy as np
 
 from planner.vehicles import NUM_PRIMITIVES, STOP, VehicleSpec, primitive_table
-from sim.worlds import World
+from sim.worlds import World, _segment_distance
 
 HORIZON = 2.0          # s of look-ahead
 ROLLOUT_DT = 0.1       # s between checked poses
+COMMIT = 0.3           # s a primitive is held before the safety check assumes braking
 STATIC_MARGIN = 0.03   # m kept from static obstacles (on top of the conservative grid clearance)
 MOVER_MARGIN = 0.15    # m kept from movers (their motion is known, but keep a buffer)
-LOOK_AHEAD = 0.6       # m along the end heading at which cost-to-go is also sampled
+HEADING_COST = 1.0     # per unit of (1 - cos(heading error)) w.r.t. the cost-to-go descent direction
+TIME_COST = 0.5        # per second taken to reach a rollout pose
 CHANGE_COST = 0.05     # per unit of normalised command change (smoothness)
+LANE_COST = 2.0        # for standing still / spinning inside a mover's lane (it will come back)
+CARROT_CELLS = 6       # grid cells ahead along the shortest path that set the desired heading
 
 
 class Expert:
@@ -35,80 +39,121 @@ class Expert:
         self.circle_x = np.array([-hx / 2, hx / 2])
         self.circle_r = math.hypot(hx / 2, hy)
         self.steps = int(round(HORIZON / ROLLOUT_DT))
+        self.times = ROLLOUT_DT * np.arange(1, self.steps + 1)
         ctg = self.plan.cost_to_go
         finite = np.isfinite(ctg)
         self.ctg_cap = float(ctg[finite].max()) + 10.0 if finite.any() else 1e6
+        capped = np.where(finite, ctg, self.ctg_cap)
+        # Where to head at each cell: towards the cell CARROT_CELLS further along the shortest path
+        # (Dijkstra predecessors); off the path graph, down the cost-to-go gradient.
+        gy, gx = np.gradient(capped)
+        norm = np.hypot(gx, gy) + 1e-9
+        dir_x, dir_y = -gx / norm, -gy / norm
+        nxt = self.plan.next_cell
+        if nxt is not None:
+            h, w = capped.shape
+            step = np.where(nxt >= 0, nxt, np.arange(h * w))
+            ahead = step
+            for _ in range(CARROT_CELLS - 1):
+                ahead = step[ahead]
+            r, c = np.divmod(np.arange(h * w), w)
+            ar, ac = np.divmod(ahead, w)
+            vx, vy = (ac - c).astype(np.float64), (ar - r).astype(np.float64)
+            n = np.hypot(vx, vy)
+            ok = (n > 0).reshape(h, w)
+            dir_x = np.where(ok, (vx / np.maximum(n, 1e-9)).reshape(h, w), dir_x)
+            dir_y = np.where(ok, (vy / np.maximum(n, 1e-9)).reshape(h, w), dir_y)
+        self.dir_x, self.dir_y = dir_x, dir_y
+        self.ctg = capped
         self.prev = STOP
-        self.last_feasible: np.ndarray | None = None
 
-    def _rollouts(self, x: float, y: float, yaw: float, v0: float, w0: float) -> np.ndarray:
-        """(P, K, 3) poses of every primitive at ROLLOUT_DT .. HORIZON."""
-        veh, dt = self.vehicle, ROLLOUT_DT
-        tk = dt * np.arange(1, self.steps + 1)[None, :]
+    def _rollouts(self, x: float, y: float, yaw: float, v0: float, w0: float, brake: bool) -> np.ndarray:
+        """(P, K, 3) poses of every primitive at ROLLOUT_DT .. HORIZON: the command held throughout,
+        or (brake=True) held for COMMIT seconds and then braking to a stop at the acceleration limits."""
+        veh, dt, t = self.vehicle, ROLLOUT_DT, self.times[None, :]
         vc, wc = self.table[:, 0:1], self.table[:, 1:2]
-        v = v0 + np.clip(vc - v0, -veh.max_accel * tk, veh.max_accel * tk)
+
+        def approach(x0, target, rate, tt):       # first-order rate-limited approach, closed form
+            return x0 + np.clip(target - x0, -rate * tt, rate * tt)
+
+        v = approach(v0, vc, veh.max_accel, t)
+        if brake:
+            v_c = approach(v0, vc, veh.max_accel, COMMIT)
+            v = np.where(t <= COMMIT + 1e-9, v, approach(v_c, 0.0, veh.max_accel, t - COMMIT))
         if veh.kind == "ackermann":
-            curv = np.divide(wc, vc, out=np.zeros_like(wc), where=np.abs(vc) > 1e-6)
-            w = v * curv
+            w = v * np.divide(wc, vc, out=np.zeros_like(wc), where=np.abs(vc) > 1e-6)
         else:
-            w = w0 + np.clip(wc - w0, -veh.max_yaw_accel * tk, veh.max_yaw_accel * tk)
+            w = approach(w0, wc, veh.max_yaw_accel, t)
+            if brake:
+                w_c = approach(w0, wc, veh.max_yaw_accel, COMMIT)
+                w = np.where(t <= COMMIT + 1e-9, w, approach(w_c, 0.0, veh.max_yaw_accel, t - COMMIT))
         yaw_k = yaw + np.cumsum(w * dt, axis=1)
-        yaw_mid = yaw_k - 0.5 * w * dt
-        px = x + np.cumsum(v * np.cos(yaw_mid) * dt, axis=1)
-        py = y + np.cumsum(v * np.sin(yaw_mid) * dt, axis=1)
+        mid = yaw_k - 0.5 * w * dt
+        px = x + np.cumsum(v * np.cos(mid) * dt, axis=1)
+        py = y + np.cumsum(v * np.sin(mid) * dt, axis=1)
         return np.stack([px, py, yaw_k], axis=-1)
 
-    def scores(self, x: float, y: float, yaw: float, v: float, w: float, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """(cost per primitive (inf = infeasible), first unsafe step per primitive (K = never))."""
-        pl, K = self.plan, self.steps
-        poses = self._rollouts(x, y, yaw, v, w)                          # (P, K, 3)
+    def _unsafe(self, poses: np.ndarray, t: float) -> np.ndarray:
+        """(P, K) True where the footprint circles come too close to a static obstacle or a mover."""
+        pl = self.plan
         c, s = np.cos(poses[..., 2]), np.sin(poses[..., 2])
         cx = poses[..., 0:1] + c[..., None] * self.circle_x               # (P, K, 2)
         cy = poses[..., 1:2] + s[..., None] * self.circle_x
-        clear = pl.lookup(pl.clearance, cx, cy, 0.0).min(axis=-1)         # (P, K)
-        unsafe = clear < self.circle_r + STATIC_MARGIN
-        if self.world.movers:
-            times = t + ROLLOUT_DT * np.arange(1, K + 1)
-            for m in self.world.movers:
-                mp = m.positions(times)                                    # (K, 2)
-                d = np.hypot(cx - mp[None, :, None, 0], cy - mp[None, :, None, 1]).min(axis=-1)
-                unsafe |= d < self.circle_r + m.radius + MOVER_MARGIN
-        first_unsafe = np.where(unsafe.any(axis=1), unsafe.argmax(axis=1), K)
+        unsafe = pl.lookup(pl.clearance, cx, cy, 0.0).min(axis=-1) < self.circle_r + STATIC_MARGIN
+        for m in self.world.movers:
+            mp = m.positions(t + self.times)                               # (K, 2)
+            d = np.hypot(cx - mp[None, :, None, 0], cy - mp[None, :, None, 1]).min(axis=-1)
+            unsafe |= d < self.circle_r + m.radius + MOVER_MARGIN
+        return unsafe
+
+    def scores(self, x: float, y: float, yaw: float, v: float, w: float, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """(cost per primitive, inf = infeasible; steps each primitive's braking rollout stays safe)."""
+        pl, K = self.plan, self.steps
+        hold = self._rollouts(x, y, yaw, v, w, brake=False)
+        brake = self._rollouts(x, y, yaw, v, w, brake=True)
+        unsafe_hold = self._unsafe(hold, t)
+        unsafe_brake = self._unsafe(brake, t)
+        safe_brake = np.where(unsafe_brake.any(axis=1), unsafe_brake.argmax(axis=1), K)
+        safe_hold = np.where(unsafe_hold.any(axis=1), unsafe_hold.argmax(axis=1), K)
+        # Cost of the best pose along the safe part of the held rollout: cost-to-go + heading error +
+        # time taken (so a spin that lines the robot up with the path beats standing still).
+        hx, hy, hyaw = hold[..., 0], hold[..., 1], hold[..., 2]
+        ctg = pl.lookup(self.ctg, hx, hy, self.ctg_cap)
+        dx = pl.lookup(self.dir_x, hx, hy, 0.0)
+        dy = pl.lookup(self.dir_y, hx, hy, 0.0)
         gx, gy = self.world.goal.x, self.world.goal.y
-        goal_d = np.hypot(poses[..., 0] - gx, poses[..., 1] - gy)         # (P, K)
-        reach = goal_d < 0.3
-        end = poses[:, -1]
-        ctg_end = pl.lookup(pl.cost_to_go, end[:, 0], end[:, 1], np.inf)
-        ax, ay = end[:, 0] + LOOK_AHEAD * np.cos(end[:, 2]), end[:, 1] + LOOK_AHEAD * np.sin(end[:, 2])
-        ctg_ahead = pl.lookup(pl.cost_to_go, ax, ay, np.inf)
-        ctg_end = np.where(np.isfinite(ctg_end), ctg_end, self.ctg_cap)
-        ctg_ahead = np.where(np.isfinite(ctg_ahead), ctg_ahead, ctg_end + 2 * LOOK_AHEAD)
-        # Near the goal the grid is too coarse: use the true distance.
-        near = goal_d[:, -1] < 1.5
-        ctg_end = np.where(near, goal_d[:, -1], ctg_end)
-        ctg_ahead = np.where(near, goal_d[:, -1], ctg_ahead)
-        cost = ctg_end + 0.3 * (ctg_ahead - ctg_end)
+        goal_d = np.hypot(hx - gx, hy - gy)
+        near = goal_d < 1.0                  # the grid is too coarse there: use the true geometry
+        ctg = np.where(near, goal_d, ctg)
+        dx = np.where(near, (gx - hx) / np.maximum(goal_d, 1e-6), dx)
+        dy = np.where(near, (gy - hy) / np.maximum(goal_d, 1e-6), dy)
+        herr = 1.0 - (np.cos(hyaw) * dx + np.sin(hyaw) * dy)
+        per_pose = ctg + HEADING_COST * herr + TIME_COST * self.times[None, :]
+        per_pose = np.where(goal_d < 0.3, -1000.0 + self.times[None, :], per_pose)
+        k_idx = np.arange(K)[None, :]
+        per_pose = np.where(k_idx < np.maximum(safe_hold, 1)[:, None], per_pose, np.inf)
+        cost = per_pose.min(axis=1)
         prev_v, prev_w = self.table[self.prev]
         change = (np.abs(self.table[:, 0] - prev_v) / self.vehicle.max_speed
                   + np.abs(self.table[:, 1] - prev_w) / max(self.vehicle.max_yaw_rate, 1e-6))
         cost = cost + CHANGE_COST * change
-        # Reaching the goal inside the horizon (before anything unsafe) beats everything, sooner is better.
-        reach_k = np.where(reach.any(axis=1), reach.argmax(axis=1), K + 1)
-        reached = reach_k < first_unsafe
-        cost = np.where(reached, -1000.0 + reach_k, cost)
-        cost = np.where((first_unsafe < K) & ~reached, np.inf, cost)
-        return cost, first_unsafe
+        for m in self.world.movers:          # do not wait inside a mover's lane
+            if _segment_distance(x, y, m.a, m.b) < self.circle_r + m.radius + 0.3:
+                cost = cost + LANE_COST * (self.table[:, 0] == 0.0)
+        self._last_cost = cost
+        cost = np.where(safe_brake < K, np.inf, cost)
+        return cost, np.maximum(safe_brake, safe_hold)
 
     def act(self, x: float, y: float, yaw: float, v: float, w: float, t: float) -> int:
-        cost, first_unsafe = self.scores(x, y, yaw, v, w, t)
+        cost, safe_steps = self.scores(x, y, yaw, v, w, t)
         if np.isfinite(cost).any():
             a = int(np.argmin(cost))
         else:
-            # Nothing is safe for the whole horizon: stay safe for as long as possible, then prefer
-            # slow primitives (smaller stopping distance).
-            longest = first_unsafe.max()
-            cand = np.flatnonzero(first_unsafe == longest)
-            a = int(cand[np.argmin(self.table[cand, 0])])
+            # Nothing is safe for the whole horizon (a mover closing in): stay safe for as long as
+            # possible (holding or braking); among those, the cheapest.
+            longest = safe_steps.max()
+            cand = np.flatnonzero(safe_steps == longest)
+            a = int(cand[np.argmin(self._last_cost[cand])])
         self.prev = a
         return a
 

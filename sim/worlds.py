@@ -117,6 +117,7 @@ class Planning:
     cost_to_go: np.ndarray       # (H, W) clearance-weighted geodesic cost to the goal (inf: blocked)
     reference_path: np.ndarray   # (N, 2) shortest safe path start -> goal on the grid
     reference_length: float      # m, length of reference_path (used for SPL and BARN opt_time)
+    next_cell: np.ndarray | None = None   # (H*W,) flat index of the next cell towards the goal, < 0: none
 
     def lookup(self, field_: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float) -> np.ndarray:
         r, c = self.grid.cell(x, y)
@@ -316,7 +317,7 @@ def compute_planning(world: World, resolution: float = GRID_RESOLUTION) -> Plann
         pts = np.asarray(path)
         length = float(np.sum(np.hypot(*np.diff(pts, axis=0).T)))
     return Planning(grid=grid, clearance=clearance, cost_to_go=cost, reference_path=np.asarray(path),
-                    reference_length=length)
+                    reference_length=length, next_cell=pred)
 
 
 def _nearest_passable(passable: np.ndarray, r: int, c: int, radius: int = 3) -> int | None:
@@ -435,20 +436,35 @@ def _generate_once(spec: LevelSpec, level: int, seed: int, rng: np.random.Genera
             if all(clear_of_ends(p) and _inside(p, bounds) for p in parts):
                 obstacles += parts
                 break
-    # Random clutter.
+    # Movers next (their lanes are kept free of clutter), then random clutter.
+    world = World(obstacles=obstacles, start=start, goal=goal, bounds=bounds, level=level, seed=seed,
+                  name=f"nav-L{level}-s{seed}")
+    if spec.n_movers:
+        world.movers = _place_movers(world, spec, rng)
+
+    def clear_of_lanes(b: Box) -> bool:
+        ext = math.hypot(b.half_x, b.half_y)
+        return all(_segment_distance(b.x, b.y, m.a, m.b) > m.radius + MOVER_ROOM + ext for m in world.movers)
+
     for _ in range(spec.n_boxes):
         for _try in range(20):
             b = Box(float(rng.uniform(-half + 0.3, half - 0.3)), float(rng.uniform(-half + 0.3, half - 0.3)),
                     _q(rng.uniform(*spec.box_half)), _q(rng.uniform(*spec.box_half)),
                     float(rng.choice([0.0, rng.uniform(-math.pi, math.pi)])))
-            if clear_of_ends(b):
+            if clear_of_ends(b) and clear_of_lanes(b):
                 obstacles.append(b)
                 break
-    world = World(obstacles=obstacles, start=start, goal=goal, bounds=bounds, level=level, seed=seed,
-                  name=f"nav-L{level}-s{seed}")
-    if spec.n_movers:
-        world.movers = _place_movers(world, spec, rng)
+    world._planning = None
     return world
+
+
+def _segment_distance(x: float | np.ndarray, y: float | np.ndarray, a: Sequence[float],
+                      b: Sequence[float]) -> np.ndarray | float:
+    """Distance from point(s) (x, y) to the segment a-b."""
+    ux, uy = b[0] - a[0], b[1] - a[1]
+    u2 = max(ux * ux + uy * uy, 1e-12)
+    t = np.clip(((x - a[0]) * ux + (y - a[1]) * uy) / u2, 0.0, 1.0)
+    return np.hypot(x - a[0] - t * ux, y - a[1] - t * uy)
 
 
 def _inside(b: Box, bounds: Sequence[float], margin: float = 0.0) -> bool:
@@ -457,21 +473,26 @@ def _inside(b: Box, bounds: Sequence[float], margin: float = 0.0) -> bool:
             and bounds[1] + margin <= b.y - ext and b.y + ext <= bounds[3] - margin)
 
 
+# Movers keep this much room from static obstacles, so the robot can always step aside.
+MOVER_ROOM = 0.9
+
+
 def _place_movers(world: World, spec: LevelSpec, rng: np.random.Generator) -> list[Mover]:
-    """Movers cross the start-goal corridor on segments that stay off static obstacles and at least
-    1.5 m (plus their size) from the start and the goal."""
+    """Movers cross the start-goal corridor on segments that keep MOVER_ROOM from static obstacles
+    (a robot is never pinned against a wall) and at least 1.5 m (plus their size) from the start and
+    the goal."""
     grid = world.occupancy()
     from scipy import ndimage
     clearance = ndimage.distance_transform_edt(~grid.occupied) * grid.resolution - grid.resolution / 2
     movers: list[Mover] = []
     x0, y0, x1, y1 = world.bounds
     for _ in range(spec.n_movers):
-        for _try in range(30):
+        for _try in range(60):
             hx = hy = _q(rng.uniform(0.2, 0.3))
             rad = math.hypot(hx, hy)
             t = rng.uniform(0.25, 0.75)
-            cx = world.start.x + t * (world.goal.x - world.start.x) + rng.uniform(-1.0, 1.0)
-            cy = world.start.y + t * (world.goal.y - world.start.y) + rng.uniform(-1.0, 1.0)
+            cx = world.start.x + t * (world.goal.x - world.start.x) + rng.uniform(-1.5, 1.5)
+            cy = world.start.y + t * (world.goal.y - world.start.y) + rng.uniform(-1.5, 1.5)
             ang = rng.uniform(0, math.pi)
             length = rng.uniform(2.5, 6.0)
             a = (cx - math.cos(ang) * length / 2, cy - math.sin(ang) * length / 2)
@@ -479,7 +500,7 @@ def _place_movers(world: World, spec: LevelSpec, rng: np.random.Generator) -> li
             s = np.linspace(0.0, 1.0, 40)[:, None]
             pts = np.asarray(a) + s * (np.asarray(b) - np.asarray(a))
             r, c = grid.cell(pts[:, 0], pts[:, 1])
-            if not grid.inside(r, c).all() or (clearance[r, c] < rad + 0.05).any():
+            if not grid.inside(r, c).all() or (clearance[r, c] < rad + MOVER_ROOM).any():
                 continue
             d_ends = min(np.hypot(pts[:, 0] - p.x, pts[:, 1] - p.y).min() for p in (world.start, world.goal))
             if d_ends < 1.5 + rad:
