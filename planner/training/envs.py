@@ -20,8 +20,11 @@ def available_kinds(wanted: tuple[str, ...] = ("nav", "drive")) -> tuple[str, ..
 
 
 def num_levels(kind: str) -> int:
-    module = importlib.import_module(ENV_MODULES[kind])
-    return int(getattr(module, "NUM_LEVELS", None) or importlib.import_module("sim.worlds").NUM_LEVELS)
+    if kind == "drive":
+        from sim.roads import NUM_ROAD_LEVELS
+        return NUM_ROAD_LEVELS
+    from sim.worlds import NUM_LEVELS
+    return NUM_LEVELS
 
 
 def seed_range(split: str, kind: str = "nav") -> range:

@@ -37,16 +37,15 @@ def make_act_fn(model: torch.nn.Module, deterministic: bool = True):
 def bc_loss(model: torch.nn.Module, lidar: torch.Tensor, state: torch.Tensor, label: torch.Tensor,
             ret: torch.Tensor, value_coef: float, path_coef: float,
             path_target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-    """The model's deep-supervision loss (cross-entropy at every refinement step, confidence, path)
-    plus the critic's regression to the Monte-Carlo return."""
+    """The model's deep-supervision loss: cross-entropy at every refinement step, confidence, path,
+    and the critic's regression to the Monte-Carlo return."""
     from models.minireasoner import supervised_loss
     out = model_outputs(model, lidar, state)
-    parts = supervised_loss(out, label, path=path_target if path_coef > 0 else None, path_weight=path_coef)
-    value_loss = F.smooth_l1_loss(out["value"], ret)
-    loss = parts["loss"] + value_coef * value_loss
-    stats = {k: v.item() for k, v in parts.items()} | {
-        "value_loss": value_loss.item(), "accuracy": (out["logits"].argmax(-1) == label).float().mean().item()}
-    return loss, stats
+    parts = supervised_loss(out, label, path=path_target if path_coef > 0 else None, value=ret,
+                            path_weight=path_coef, value_weight=value_coef)
+    stats = {k: v.item() for k, v in parts.items()}
+    stats["accuracy"] = (out["logits"].argmax(-1) == label).float().mean().item()
+    return parts["loss"], stats
 
 
 def train_epochs(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, epochs: int,

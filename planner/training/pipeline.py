@@ -170,11 +170,12 @@ class Pipeline:
                                  np.random.default_rng([self.cfg.seed, phase, first]), start_epoch=first,
                                  on_batch=lambda n, s: bar.update(n, acc=s["accuracy"]), on_epoch=on_epoch,
                                  path_target=targets)
-        save_model(model, d / "model.pt")
         val = validate(model, self.kinds, cfg.levels, cfg.val_episodes_per_level, cfg.lockstep_envs, self.cfg.seed)
         metrics.log(step, **{"val/success": val["success"]})
         metrics.close()
         env_steps = sum(read_json(d / f"data_{p}.json")["env_steps"] for p in range(cfg.dagger_rounds + 1))
+        save_model(model, d / "model.pt", training=self._provenance("imitation", env_steps),
+                   metrics={"val": val})
         return {"env_steps": int(env_steps), "samples": int(sum(len(x) for x in datasets)),
                 "val_success": val["success"], "val": val}
 
@@ -228,13 +229,19 @@ class Pipeline:
         callback.save_checkpoint()
         steps = int(model.num_timesteps)
         venv.close()
-        save_model(model.policy.reasoner, d / "model.pt")
         val = validate(model.policy.reasoner, self.kinds, levels, val_episodes, self.cfg.imitation.lockstep_envs,
                        self.cfg.seed)
+        save_model(model.policy.reasoner, d / "model.pt", training=self._provenance(name, steps),
+                   metrics={"val": val})
         out = {"env_steps": steps, "val_success": val["success"], "val": val}
         if curriculum is not None:
             out["curriculum"] = curriculum.state()
         return out
+
+    def _provenance(self, stage: str, env_steps: int) -> dict:
+        return {"data": "planner train: " + "+".join(self.kinds) + " TRAIN seeds", "stage": stage,
+                "stage_env_steps": int(env_steps), "run": str(self.out), "seed": self.cfg.seed,
+                "command": self.state.get("command", "")}
 
     def _latest_model(self, before: str) -> Path:
         for name in reversed(STAGES[:STAGES.index(before)]):
