@@ -104,6 +104,16 @@ class SensorSummary:
     def goal_distance(self) -> float:
         return math.hypot(*self.goal_robot)
 
+    def __eq__(self, other: object) -> bool:
+        # Field-wise, with arrays compared by value (the generated __eq__ fails on arrays; Gymnasium's
+        # check_env compares infos, which carry the summary).
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+                   for a, b in ((getattr(self, f), getattr(other, f)) for f in self.__dataclass_fields__))
+
+    __hash__ = None   # mutable arrays inside: not hashable
+
 
 def _wrap(a: np.ndarray | float) -> np.ndarray | float:
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
