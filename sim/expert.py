@@ -21,6 +21,7 @@ HORIZON = 2.0          # s of look-ahead
 ROLLOUT_DT = 0.1       # s between checked poses
 COMMIT = 0.3           # s a primitive is held before the safety check assumes braking
 STATIC_MARGIN = 0.03   # m kept from static obstacles (on top of the conservative grid clearance)
+TIGHT_MARGIN = -0.03   # m, the margin used when nothing is feasible with STATIC_MARGIN
 MOVER_MARGIN = 0.15    # m kept from movers (their motion is known, but keep a buffer)
 HEADING_COST = 1.0     # per unit of (1 - cos(heading error)) w.r.t. the cost-to-go descent direction
 TIME_COST = 0.5        # per second taken to reach a rollout pose
@@ -93,26 +94,27 @@ class Expert:
         py = y + np.cumsum(v * np.sin(mid) * dt, axis=1)
         return np.stack([px, py, yaw_k], axis=-1)
 
-    def _unsafe(self, poses: np.ndarray, t: float) -> np.ndarray:
+    def _unsafe(self, poses: np.ndarray, t: float, static_margin: float = STATIC_MARGIN) -> np.ndarray:
         """(P, K) True where the footprint circles come too close to a static obstacle or a mover."""
         pl = self.plan
         c, s = np.cos(poses[..., 2]), np.sin(poses[..., 2])
         cx = poses[..., 0:1] + c[..., None] * self.circle_x               # (P, K, 2)
         cy = poses[..., 1:2] + s[..., None] * self.circle_x
-        unsafe = pl.lookup(pl.clearance, cx, cy, 0.0).min(axis=-1) < self.circle_r + STATIC_MARGIN
+        unsafe = pl.lookup(pl.clearance, cx, cy, 0.0).min(axis=-1) < self.circle_r + static_margin
         for m in self.world.movers:
             mp = m.positions(t + self.times)                               # (K, 2)
             d = np.hypot(cx - mp[None, :, None, 0], cy - mp[None, :, None, 1]).min(axis=-1)
             unsafe |= d < self.circle_r + m.radius + MOVER_MARGIN
         return unsafe
 
-    def scores(self, x: float, y: float, yaw: float, v: float, w: float, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, x: float, y: float, yaw: float, v: float, w: float, t: float,
+               static_margin: float = STATIC_MARGIN) -> tuple[np.ndarray, np.ndarray]:
         """(cost per primitive, inf = infeasible; steps each primitive's braking rollout stays safe)."""
         pl, K = self.plan, self.steps
         hold = self._rollouts(x, y, yaw, v, w, brake=False)
         brake = self._rollouts(x, y, yaw, v, w, brake=True)
-        unsafe_hold = self._unsafe(hold, t)
-        unsafe_brake = self._unsafe(brake, t)
+        unsafe_hold = self._unsafe(hold, t, static_margin)
+        unsafe_brake = self._unsafe(brake, t, static_margin)
         safe_brake = np.where(unsafe_brake.any(axis=1), unsafe_brake.argmax(axis=1), K)
         safe_hold = np.where(unsafe_hold.any(axis=1), unsafe_hold.argmax(axis=1), K)
         # Cost of the best pose along the safe part of the held rollout: cost-to-go + heading error +
@@ -146,6 +148,10 @@ class Expert:
 
     def act(self, x: float, y: float, yaw: float, v: float, w: float, t: float) -> int:
         cost, safe_steps = self.scores(x, y, yaw, v, w, t)
+        if not np.isfinite(cost).any():
+            # Wedged in a tight spot: the two-circle footprint is conservative at the corners, so
+            # look again with a thinner margin before giving up.
+            cost, safe_steps = self.scores(x, y, yaw, v, w, t, TIGHT_MARGIN)
         if np.isfinite(cost).any():
             a = int(np.argmin(cost))
         else:

@@ -132,6 +132,7 @@ class Planning:
 # additionally prefers cells with clearance >= COMFORT_CLEARANCE (keeps paths centred in gaps).
 PASS_CLEARANCE = 0.30
 COMFORT_CLEARANCE = 0.7
+TIGHT_CLEARANCE = 0.45
 
 
 @dataclass
@@ -275,7 +276,9 @@ def compute_planning(world: World, resolution: float = GRID_RESOLUTION) -> Plann
     h, w = occ.shape
     passable = clearance >= PASS_CLEARANCE
     # Node cost: 1 in comfortable space, up to 1 + 4 near obstacles (centres paths in gaps).
-    node = 1.0 + 4.0 * np.clip((COMFORT_CLEARANCE - clearance) / COMFORT_CLEARANCE, 0.0, 1.0)
+    # Below TIGHT_CLEARANCE the robot barely fits (cannot turn): much dearer, used only when needed.
+    node = (1.0 + 4.0 * np.clip((COMFORT_CLEARANCE - clearance) / COMFORT_CLEARANCE, 0.0, 1.0)
+            + 6.0 * np.clip((TIGHT_CLEARANCE - clearance) / 0.15, 0.0, 1.0))
     idx = np.arange(h * w).reshape(h, w)
     rows, cols, wts = [], [], []
     for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
