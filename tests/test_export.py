@@ -166,3 +166,19 @@ def test_export_cli(tmp_path, capsys, model_dir):
     assert main(["export", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path)]) == 2
     assert main(["export", "--checkpoint", str(model_dir / "mini.pt"), "--config", "seed",
                  "--out", str(tmp_path / "c")]) == 2
+
+
+def test_bench_latency_prints_one_json_document(tmp_path, capsys):
+    """Smoke run of `planner bench latency` (mini only, few decisions): the real simulator summaries,
+    real exports and ORT; checks the structure, not the (machine-dependent) figures."""
+    pytest.importorskip("sim")
+    rc = main(["bench", "latency", "--json", "--configs", "mini", "--decisions", "10", "--val", "12",
+               "--model", str(tmp_path / "none.card.json"), "--out", str(tmp_path / "bench")])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["latency_ms"]) == {f"mini/{a}/{b}" for a in ("sparse", "dense")
+                                         for b in ("torch", "onnx-fp32", "onnx-int8")}
+    assert result["latency_ms"]["mini/sparse/onnx-int8"]["model"]["count"] == 10
+    assert result["attention_flops"]["mini"]["steps_3"]["scores_mix_removed"] >= 0.72
+    assert result["int8_agreement"]["trained"] is False and result["int8_agreement"]["n"] > 0
+    assert (tmp_path / "bench" / "bench_latency.png").stat().st_size > 0
