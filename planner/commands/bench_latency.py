@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="models/weights/mini.card.json",
                    help="trained model for the agreement (random-init mini if missing)")
     p.add_argument("--out", default="runs/bench_latency", help="directory for the JSON and PNG")
+    p.add_argument("--idle-ms", type=float, default=1.0,
+                   help="idle time after each decision, as in a control loop (it also keeps a "
+                        "SCHED_FIFO run, e.g. under `chrt -f 50`, clear of the kernel's RT throttling)")
 
 
 def validation_summaries(n: int, seed: int = 0) -> tuple[list, str]:
@@ -147,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
                 for m, v in (("model", w1 - w0), ("model_cpu", c1 - c0), ("decide", w2 - w1),
                              ("decide_cpu", c2 - c1)):
                     samples[k][m].append(v * 1e3)
+                time.sleep(args.idle_ms / 1e3)
             progress.update()
     latency = {k: {**{m: latency_stats(v) for m, v in samples[k].items()},
                    "steps": planners[k].max_steps} for k in keys}
@@ -183,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
     checks["int8_agreement"] = agree["decision"]
     result = {
         "machine": machine_info(), "threads": 1, "decisions_per_variant": args.decisions,
+        "scheduling": sched_info(), "idle_ms": args.idle_ms,
         "method": "round-robin over variants, one thread, refinement to the cap, verifier on; "
                   "model = the network's graphs alone, decide = the whole Planner.decide(); "
                   "*_cpu = thread CPU time of the same calls (excludes time the shared machine "
@@ -214,6 +219,16 @@ def run(args: argparse.Namespace) -> int:
     table += f"\n\nJSON and PNG in {out_dir}/"
     emit(result, table, args.json)
     return 0
+
+
+def sched_info() -> str:
+    """How this process was scheduled (normal, or real-time as a robot's control loop would run)."""
+    import os
+    policy = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
+    name = policy.get(os.sched_getscheduler(0), "other")
+    prio = os.sched_getparam(0).sched_priority
+    load = os.getloadavg()[0]
+    return f"{name} priority {prio}, load average {load:.1f} at the end"
 
 
 def plot(latency: dict, path: Path) -> None:
