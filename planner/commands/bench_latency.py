@@ -49,7 +49,8 @@ def validation_summaries(n: int, seed: int = 0) -> tuple[list, str]:
         import sim  # noqa: F401  (registers planner/Nav-v0)
         from sim.worlds import NUM_LEVELS
     except ImportError as exc:
-        raise SystemExit(f"the simulator is needed for validation summaries: {exc}")
+        from planner.errors import PlannerError
+        raise PlannerError(f"the simulator is needed for validation summaries: {exc}") from None
     env = gymnasium.make("planner/Nav-v0", split="val")
     rng = np.random.default_rng(seed)
     out, episode = [], 0
