@@ -155,8 +155,13 @@ def export_model(model, out_dir: str | Path, *, name: str = "mini",
     import torch
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = model.cfg if sparse is None else dataclasses.replace(model.cfg, sparse=sparse)
-    model.cfg = cfg
+    if sparse is not None and sparse != model.cfg.sparse:
+        # The attention mode is part of the exported graphs and of the card: export a copy so the
+        # caller's model keeps its own config.
+        import copy
+        model = copy.deepcopy(model)
+        model.cfg = dataclasses.replace(model.cfg, sparse=sparse)
+    cfg = model.cfg
     files: dict[str, Any] = {"torch": save_checkpoint(model, out_dir / f"{name}.pt", sensing=sensing,
                                                       training=training, metrics=metrics)}
     fp32 = {"first": out_dir / f"{name}.fp32.onnx", "step": out_dir / f"{name}.fp32.step.onnx"}
