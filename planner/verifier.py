@@ -74,8 +74,8 @@ def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
                     half_width: float) -> np.ndarray:
     """Min distance (P,) between the rectangles placed at poses (P, N, 3) and points (M, 2).
 
-    0 when a point lies inside a rectangle; +inf when there are no points. One matrix product puts
-    every point in every pose's frame, then the point-to-rectangle distance is elementwise.
+    0 when a point lies inside a rectangle; +inf when there are no points. One (M, 2) x (2, 2K)
+    product puts every point in every pose's frame, then the point-to-rectangle distance is elementwise.
     """
     p, n, _ = poses.shape
     if points.shape[0] == 0:
@@ -85,7 +85,8 @@ def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
     k = flat.shape[0]
     rot = np.concatenate([np.stack([c, s]), np.stack([-s, c])], axis=1)     # (2, 2K)
     offset = np.concatenate([flat[:, 0] * c + flat[:, 1] * s, -flat[:, 0] * s + flat[:, 1] * c])
-    local = points.astype(np.float32) @ rot                                 # (M, 2K): x' | y'
+    # einsum's own loop, not BLAS: a threaded BLAS on a busy CPU turns 0.1 ms into tens of ms.
+    local = np.einsum("mi,ik->mk", points.astype(np.float32), rot)          # (M, 2K): x' | y'
     local -= offset
     np.abs(local, out=local)
     local[:, :k] -= half_length

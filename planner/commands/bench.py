@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "Benchmarks: `sim` (env steps/s), `latency` (model/runtime per-decision latency)."
+HELP = "Benchmarks: `sim` (env steps/s), `latency` (model/runtime per-decision latency), `verifier` (sweep latency)."
 
-BENCHES = {"sim": "bench_sim", "latency": "bench_latency"}
+BENCHES = {"sim": "bench_sim", "latency": "bench_latency", "verifier": "bench_verifier"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

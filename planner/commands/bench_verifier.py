@@ -1,0 +1,114 @@
+"""`planner bench verifier`: per-call latency of the footprint-sweep verifier (and the DWA baseline
+that uses the same sweep) on real simulated scans.
+
+Sensor summaries are recorded along expert-driven Nav-v0 episodes (levels 1-5, a 720-beam 360-degree
+lidar by default, like a real 2D lidar) and Drive-v0 episodes (levels 2-4, 256 beams); then, round
+robin on the same summaries, we time:
+- clearances: all 39 primitives swept (what DWA-like callers need);
+- verify_expert: `verify` on the expert's choice (mostly safe: the common, cheap path);
+- verify_random: `verify` on a random choice (often colliding: correction or fallback path);
+- dwa_act: one DWA control cycle (its velocity samples swept + critics).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from planner.errors import ConfigError
+
+HELP = "Verifier / DWA sweep latency (p50/p99/max) on recorded Nav-v0 and Drive-v0 scans."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beams", type=int, default=720, help="Nav lidar beams over 360 degrees")
+    p.add_argument("--summaries", type=int, default=400, help="summaries recorded per environment")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes over the recorded summaries")
+    p.add_argument("--seed", type=int, default=1_000_000, help="first world seed (validation split)")
+
+
+def record(env, levels: list[int], count: int, seed: int) -> tuple[list, list]:
+    """Summaries and expert choices along expert-driven episodes (every 5th step)."""
+    summaries, choices = [], []
+    ep = 0
+    while len(summaries) < count:
+        _, info = env.reset(seed=ep, options={"level": levels[ep % len(levels)], "world_seed": seed + ep})
+        for step in range(2000):
+            a = env.unwrapped.expert_action()
+            if step % 5 == 0:
+                summaries.append(info["summary"])
+                choices.append(a)
+            _, _, term, trunc, info = env.step(a)
+            if term or trunc or len(summaries) >= count:
+                break
+        ep += 1
+    return summaries, choices
+
+
+def run(args: argparse.Namespace) -> int:
+    from planner.report import Progress, emit, format_table, latency_stats, machine_info
+    from planner.vehicles import NUM_PRIMITIVES
+    from planner.verifier import Verifier
+    from sim.core import LidarConfig
+    from sim.drive_env import DriveEnv
+    from sim.dwa import DWAPlanner
+    from sim.nav_env import NavEnv
+    from planner.sensing import SensingConfig
+
+    if args.beams < 64 or args.summaries < 10 or args.repeats < 1:
+        raise ConfigError("need --beams >= 64, --summaries >= 10, --repeats >= 1")
+    envs = {
+        "nav": (NavEnv(split="val", lidar=LidarConfig(beams=args.beams, fov=2 * math.pi),
+                       sensing=SensingConfig(fov=2 * math.pi)), [1, 2, 3, 4, 5]),
+        "drive": (DriveEnv(split="val"), [2, 3, 4]),
+    }
+    rng = np.random.default_rng(0)
+    results, rows = {}, []
+    with Progress(len(envs) * (1 + args.repeats), "bench verifier") as progress:
+        for name, (env, levels) in envs.items():
+            summaries, choices = record(env, levels, args.summaries, args.seed)
+            vehicle = env.unwrapped.vehicle
+            env.close()
+            progress.update(1, env=name)
+            verifier = Verifier(vehicle)
+            dwa = DWAPlanner()
+            dwa.setup(vehicle)
+            random_scores = rng.normal(size=(len(summaries), NUM_PRIMITIVES))
+            samples = {k: [] for k in ("clearances", "verify_expert", "verify_random", "dwa_act")}
+            statuses: dict[str, int] = {}
+            for _ in range(args.repeats):
+                for i, s in enumerate(summaries):
+                    t0 = time.perf_counter()
+                    verifier.clearances(s)
+                    t1 = time.perf_counter()
+                    onehot = np.zeros(NUM_PRIMITIVES)
+                    onehot[choices[i]] = 1.0
+                    verifier.verify(s, onehot, choices[i])
+                    t2 = time.perf_counter()
+                    out = verifier.verify(s, random_scores[i], int(np.argmax(random_scores[i])))
+                    t3 = time.perf_counter()
+                    dwa.act(None, s)
+                    t4 = time.perf_counter()
+                    for k, a, b in (("clearances", t0, t1), ("verify_expert", t1, t2),
+                                    ("verify_random", t2, t3), ("dwa_act", t3, t4)):
+                        samples[k].append((b - a) * 1e3)
+                    statuses[out.status] = statuses.get(out.status, 0) + 1
+                progress.update(1, env=name)
+            points = np.array([s.points.shape[0] for s in summaries])
+            results[name] = {
+                "vehicle": vehicle.kind, "summaries": len(summaries),
+                "points_per_scan": {"p50": float(np.median(points)), "max": int(points.max())},
+                "random_choice_status": statuses,
+                **{k: latency_stats(v) for k, v in samples.items()},
+            }
+            for k in samples:
+                st = results[name][k]
+                rows.append([name, k, st["p50"], st["p99"], st["max"], int(np.median(points))])
+    result = {"bench": "verifier", "machine": machine_info(), "nav_beams": args.beams, "results": results,
+              "command": f"planner bench verifier --beams {args.beams} --summaries {args.summaries} "
+                         f"--repeats {args.repeats}"}
+    table = format_table(rows, ["env", "call", "p50 ms", "p99 ms", "max ms", "points/scan (p50)"])
+    emit(result, table, args.json)
+    return 0
