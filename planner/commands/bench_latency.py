@@ -76,11 +76,12 @@ def agreement(card: str, summaries: list) -> dict:
     kw = dict(model_path=card, deadline_ms=1e6)   # no deadline fallbacks: compare the answers
     p32 = Planner(RuntimeConfig(backend="onnx-fp32", **kw))
     p8 = Planner(RuntimeConfig(backend="onnx-int8", **kw))
-    raw, final, margin = [], [], []
+    raw, final, margin, steps = [], [], [], []
     for s in summaries:
         a, b = p32.decide(s), p8.decide(s)
         if "logits" not in p32.last or "logits" not in p8.last:
             continue                                   # goal reached / unusable input: no network call
+        steps.append(b.refine_steps)
         la = p32.last["logits"]
         top2 = np.sort(la)[-2:]
         raw.append(int(np.argmax(la)) == int(np.argmax(p8.last["logits"])))
@@ -92,7 +93,9 @@ def agreement(card: str, summaries: list) -> dict:
             "training": p32.card["training"], "n": int(raw.size),
             "network_argmax": float(raw.mean()), "decision": float(final.mean()),
             "network_argmax_margin_gt_0.1": float(raw[clear].mean()) if clear.any() else None,
-            "share_margin_gt_0.1": float(clear.mean()), "median_fp32_margin": float(np.median(margin))}
+            "share_margin_gt_0.1": float(clear.mean()), "median_fp32_margin": float(np.median(margin)),
+            # With the shipped early exit (exit_confidence from the card): how many steps decisions take.
+            "int8_refine_steps": {str(k): int(v) for k, v in zip(*np.unique(steps, return_counts=True))}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -214,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         ["config", "tokens sparse", "tokens dense", "attn FLOPs removed", "incl. projections"])
     table += (f"\n\nint8 vs fp32 agreement ({'trained' if agree['trained'] else 'UNTRAINED'} model, "
               f"n={agree['n']}): decisions {agree['decision']:.3f}, network argmax "
-              f"{agree['network_argmax']:.3f}\n")
+              f"{agree['network_argmax']:.3f}; refinement steps with early exit {agree['int8_refine_steps']}\n")
     table += "\n".join(f"{k}: {v['value']:.3g} (target {v['target']}) {'met' if v['met'] else 'NOT met'}"
                        for k, v in result["targets"].items())
     table += f"\n\nJSON and PNG in {out_dir}/"
