@@ -4,7 +4,9 @@ a 2D lidar by `rayTestBatch`, collision checks, moving obstacles, and a top-down
 Speed matters (thousands of env steps per second), so:
 - bodies are created once and then MOVED (`resetBasePositionAndOrientation`, ~1 us); a new world
   takes bodies from a pool keyed by box size and parks the unused ones far below the floor
-  (`resetSimulation` + reload costs 20-36 ms; `saveState` leaks memory, bullet3 #3248);
+  (`resetSimulation` + reload costs 20-36 ms; `saveState` leaks memory, bullet3 #3248; creating a
+  body costs ~0.3 ms); the pool is trimmed to MAX_PARKED parked bodies, since every body, parked or
+  not, adds to the per-query bounding-box refresh; procedural sizes are quantised so shapes repeat;
 - obstacles are boxes (ray tests against cylinders are ~12x slower);
 - the robot is kinematic: its pose is integrated in Python at the control rate and the body is moved;
   PyBullet never steps physics, it answers ray casts and contact queries only.
@@ -27,6 +29,7 @@ from sim.worlds import OBSTACLE_HEIGHT, Box, World
 LIDAR_Z = 0.6
 ROBOT_HEIGHT = 0.4
 PARK_Z = -100.0
+MAX_PARKED = 150
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class Scene:
             p.resetBasePositionAndOrientation(body, [3.0 * k, 0, PARK_Z], _quat(0.0), physicsClientId=self.cid)
             self._free[key].append(body)
         self._used = []
+        self._trim_pool(world)
         statics = world.static_boxes()
         for b in statics:
             self._place(self._take_body(b.half_x, b.half_y), b.x, b.y, b.yaw)
@@ -128,6 +132,19 @@ class Scene:
         self.static_count = len(statics)
         self.world = world
         self.move_movers(0.0)
+
+    def _trim_pool(self, world: World) -> None:
+        """Parked bodies still cost time (Bullet refreshes every body's bounding box on each query), so
+        keep at most MAX_PARKED of them: drop those whose size the next world does not use."""
+        parked = sum(len(v) for v in self._free.values())
+        if parked <= MAX_PARKED:
+            return
+        keep = {(int(round(b.half_x * 1000)), int(round(b.half_y * 1000))) for b in world.static_boxes()}
+        keep |= {(int(round(m.half_x * 1000)), int(round(m.half_y * 1000))) for m in world.movers}
+        for key in list(self._free):
+            if key not in keep:
+                for body in self._free.pop(key):
+                    self._p.removeBody(body, physicsClientId=self.cid)
 
     @property
     def num_bodies(self) -> int:
@@ -138,8 +155,8 @@ class Scene:
         if self.world is None:
             return
         for m, body in zip(self.world.movers, self.mover_bodies):
-            x, y = m.positions(t)
-            self._place(body, float(x), float(y), m.yaw)
+            x, y = m.position(t)
+            self._place(body, x, y, m.yaw)
 
     def set_robot(self, x: float, y: float, yaw: float) -> None:
         self._p.resetBasePositionAndOrientation(self.robot, [x, y, ROBOT_HEIGHT / 2], _quat(yaw),
@@ -166,9 +183,9 @@ class Scene:
         self._to[:, 0] = x + lc.range_max * dx
         self._to[:, 1] = y + lc.range_max * dy
         hits = self._p.rayTestBatch(self._from, self._to, physicsClientId=self.cid)
-        frac = np.fromiter((h[2] if h[0] >= 0 else 2.0 for h in hits), dtype=np.float64, count=len(hits))
+        frac = np.array([h[2] for h in hits])          # 1.0 where nothing was hit
         ranges = frac * lc.range_max
-        ranges[frac > 1.0] = np.inf
+        ranges[frac >= 1.0] = np.inf
         return ranges
 
     def scan(self, x: float, y: float, yaw: float, rng: np.random.Generator | None = None,

@@ -74,6 +74,15 @@ class Mover:
     def radius(self) -> float:
         return math.hypot(self.half_x, self.half_y)
 
+    def position(self, t: float) -> tuple[float, float]:
+        """Centre at one time t (scalar fast path of `positions`)."""
+        length = self.length
+        if length < 1e-9 or self.speed <= 0:
+            return float(self.a[0]), float(self.a[1])
+        u = ((t * self.speed / (2.0 * length) + self.phase) % 1.0) * 2.0
+        s = u if u <= 1.0 else 2.0 - u
+        return self.a[0] + s * (self.b[0] - self.a[0]), self.a[1] + s * (self.b[1] - self.a[1])
+
     def positions(self, t: np.ndarray | float) -> np.ndarray:
         """Centre (..., 2) at time(s) t: a triangle wave a -> b -> a with period 2 * length / speed."""
         t = np.asarray(t, dtype=np.float64)
@@ -421,22 +430,27 @@ def _generate_once(spec: LevelSpec, level: int, seed: int, rng: np.random.Genera
         return all(math.hypot(b.x - x, b.y - y) > r + ext for x, y, r in keep_clear)
 
     obstacles: list[Box] = []
+    wall_xs: list[float] = []
     # Walls across the arena (between start and goal), each with one gap.
     for k in range(spec.n_gap_walls):
         wx = -half + spec.size * (k + 1) / (spec.n_gap_walls + 1) + rng.uniform(-0.5, 0.5)
         gap = _q(rng.uniform(*spec.gap))
         gc = rng.uniform(-half + 1.0 + gap / 2, half - 1.0 - gap / 2)
-        lo_len, hi_len = gc - gap / 2 - (-half), half - (gc + gap / 2)
+        lo_len = _q(gc - gap / 2 + half, 0.2)          # quantised: wall bodies get reused
+        hi_len = spec.size - gap - lo_len
         obstacles.append(Box(wx, -half + lo_len / 2, 0.1, lo_len / 2))
         obstacles.append(Box(wx, half - hi_len / 2, 0.1, hi_len / 2))
+        keep_clear.append((wx, -half + lo_len + gap / 2, gap / 2 + 0.8))     # nothing blocks the gap
+        wall_xs.append(wx)
     # U-shaped traps opening towards the start: greedy planners drive in and get stuck.
     for _ in range(spec.n_traps):
         for _try in range(20):
             tx, ty = rng.uniform(-half + 3.0, half - 2.5), rng.uniform(-half + 1.5, half - 1.5)
-            depth, width = _q(rng.uniform(1.0, 1.6)), _q(rng.uniform(1.2, 1.8))
+            depth, width = _q(rng.uniform(1.0, 1.6), 0.2), _q(rng.uniform(1.2, 1.8), 0.2)
             parts = [Box(tx + depth / 2, ty, 0.1, width / 2 + 0.1),            # back wall (goal side)
                      Box(tx, ty - width / 2, depth / 2, 0.1), Box(tx, ty + width / 2, depth / 2, 0.1)]
-            if all(clear_of_ends(p) and _inside(p, bounds) for p in parts):
+            if (all(clear_of_ends(p) and _inside(p, bounds) for p in parts)
+                    and all(abs(tx - wx) > depth / 2 + 1.0 for wx in wall_xs)):
                 obstacles += parts
                 break
     # Movers next (their lanes are kept free of clutter), then random clutter.
@@ -452,7 +466,7 @@ def _generate_once(spec: LevelSpec, level: int, seed: int, rng: np.random.Genera
     for _ in range(spec.n_boxes):
         for _try in range(20):
             b = Box(float(rng.uniform(-half + 0.3, half - 0.3)), float(rng.uniform(-half + 0.3, half - 0.3)),
-                    _q(rng.uniform(*spec.box_half)), _q(rng.uniform(*spec.box_half)),
+                    _q(rng.uniform(*spec.box_half), 0.1), _q(rng.uniform(*spec.box_half), 0.1),
                     float(rng.choice([0.0, rng.uniform(-math.pi, math.pi)])))
             if clear_of_ends(b) and clear_of_lanes(b):
                 obstacles.append(b)
@@ -476,6 +490,7 @@ def _inside(b: Box, bounds: Sequence[float], margin: float = 0.0) -> bool:
             and bounds[1] + margin <= b.y - ext and b.y + ext <= bounds[3] - margin)
 
 
+_SEGMENT_SAMPLES = np.linspace(0.0, 1.0, 24)[:, None]
 # Movers keep this much room from static obstacles, so the robot can always step aside.
 MOVER_ROOM = 0.9
 
@@ -500,7 +515,7 @@ def _place_movers(world: World, spec: LevelSpec, rng: np.random.Generator) -> li
             length = rng.uniform(2.5, 6.0)
             a = (cx - math.cos(ang) * length / 2, cy - math.sin(ang) * length / 2)
             b = (cx + math.cos(ang) * length / 2, cy + math.sin(ang) * length / 2)
-            s = np.linspace(0.0, 1.0, 40)[:, None]
+            s = _SEGMENT_SAMPLES
             pts = np.asarray(a) + s * (np.asarray(b) - np.asarray(a))
             r, c = grid.cell(pts[:, 0], pts[:, 1])
             if not grid.inside(r, c).all() or (clearance[r, c] < rad + MOVER_ROOM).any():

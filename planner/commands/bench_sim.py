@@ -1,16 +1,117 @@
-"""`planner bench sim`."""
+"""`planner bench sim`: Nav-v0 env steps per second on one core, and where the time goes.
+
+Two drivers, both with automatic resets counted in the timed region:
+- expert: actions from the privileged expert (computed OUTSIDE the timed region), so episodes are as
+  long as a competent policy's (what PPO sees once it drives);
+- random: uniformly random primitives (short episodes: resets weigh much more).
+Then a breakdown: each component of a step timed on its own, in the same process, on the same world.
+Throughput is reported per wall-clock second and per CPU second of this process (`steps_per_cpu_s`):
+on a shared, loaded machine the second is the one-core figure; on an idle one they agree.
+"""
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import time
 
-from planner.errors import PlannerError
-
-HELP = "not available yet"
+HELP = "Simulator throughput: Nav-v0 env steps/s (one core) and per-component timings."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("--steps", type=int, default=3000, help="timed env steps per driver (default 3000)")
+    p.add_argument("--level", type=int, default=4, help="Nav level (default 4: ~36 boxes + 4 walls + movers)")
+    p.add_argument("--beams", type=int, default=64, help="lidar beams (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _time_driver(env, policy: str, steps: int, seed: int) -> dict:
+    import numpy as np
+    u = env.unwrapped
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    step_s = reset_s = 0.0
+    cpu0 = time.process_time()
+    cpu_other = 0.0
+    resets, obstacles = [], []
+    done_steps = 0
+    while done_steps < steps:
+        c0 = time.process_time()
+        a = u.expert_action() if policy == "expert" else int(rng.integers(env.action_space.n))
+        cpu_other += time.process_time() - c0
+        t0 = time.perf_counter()
+        _, _, term, trunc, _ = env.step(a)
+        t1 = time.perf_counter()
+        step_s += t1 - t0
+        done_steps += 1
+        if term or trunc:
+            env.reset()
+            dt = time.perf_counter() - t1
+            reset_s += dt
+            resets.append(dt * 1000)
+            obstacles.append(u.scene.static_count + len(u.world.movers))
+    cpu_s = time.process_time() - cpu0 - cpu_other
+    from planner.report import latency_stats
+    return {"steps_per_cpu_s": done_steps / cpu_s, "policy": policy, "steps": done_steps, "episodes": len(resets),
+            "steps_per_s": done_steps / (step_s + reset_s), "step_only_steps_per_s": done_steps / step_s,
+            "step_us": 1e6 * step_s / done_steps, "reset_ms": latency_stats(resets),
+            "mean_obstacles": float(np.mean(obstacles)) if obstacles else float("nan")}
+
+
+def _breakdown(env, n: int = 2000) -> dict:
+    """Microseconds per call of each piece of a step, measured on the current world."""
+    from planner.sensing import Pose2D, Twist2D, summarize
+    from sim.core import make_scan
+    u = env.unwrapped
+    x, y, yaw = u.x, u.y, u.yaw
+    out = {}
+
+    def timed(name, fn):   # CPU time of this process: robust to other load on a shared machine
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()
+        out[name] = 1e6 * (time.process_time() - t0) / n
+
+    raw = u.scene.ray_ranges(x, y, yaw)
+    scan = make_scan(raw, u.lidar_cfg, u.np_random)
+    timed("lidar_rayTestBatch", lambda: u.scene.ray_ranges(x, y, yaw))
+    timed("scan_noise", lambda: make_scan(raw, u.lidar_cfg, u.np_random))
+    timed("summarize", lambda: summarize(scan, Pose2D(x, y, yaw), Twist2D(0.5, 0.1), u.world.goal,
+                                         vehicle=u.vehicle, cfg=u.sensing))
+    timed("collision_check", lambda: (u.scene.set_robot(x, y, yaw), u.scene.in_collision()))
+    timed("move_movers", lambda: u.scene.move_movers(u.t))
+    u.scene.set_robot(x, y, yaw)
+    timed("expert_action", u.expert_action)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    raise PlannerError("not available yet")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import gymnasium as gym
+
+    import sim  # noqa: F401  (registers the envs)
+    from planner.errors import ConfigError
+    from planner.report import emit, format_table, log, machine_info
+    from sim.worlds import check_level
+    check_level(args.level)
+    if args.steps < 100:
+        raise ConfigError("--steps must be >= 100")
+    env = gym.make("planner/Nav-v0", level=args.level, lidar={"beams": args.beams})
+    log.info("bench sim: Nav-v0 level %d, %d beams, %d steps per driver", args.level, args.beams, args.steps)
+    drivers = [_time_driver(env, p, args.steps, args.seed) for p in ("expert", "random")]
+    breakdown = _breakdown(env)
+    step_us = 1e6 / drivers[0]["steps_per_cpu_s"] - 1e3 * drivers[0]["reset_ms"]["mean"] * drivers[0]["episodes"] / drivers[0]["steps"]
+    breakdown["rest_of_step (python: kinematics, reward, metrics, obs)"] = max(
+        0.0, step_us - sum(v for k, v in breakdown.items() if k != "expert_action"))
+    env.close()
+    result = {"bench": "sim", "env": "planner/Nav-v0", "level": args.level, "beams": args.beams,
+              "steps_per_s": drivers[0]["steps_per_s"], "drivers": drivers, "breakdown_us": breakdown,
+              "machine": machine_info(), "threads": 1}
+    rows = [[d["policy"], d["steps"], d["episodes"], d["mean_obstacles"], d["steps_per_s"], d["steps_per_cpu_s"],
+             d["step_only_steps_per_s"], d["reset_ms"]["p50"], d["reset_ms"]["p99"], d["reset_ms"]["max"]]
+            for d in drivers]
+    table = format_table(rows, ["driver", "steps", "episodes", "obstacles", "steps/s (incl. resets)", "steps per CPU-s",
+                                "steps/s (step only)", "reset p50 ms", "reset p99 ms", "reset max ms"])
+    table += "\n\n" + format_table([[k, v] for k, v in breakdown.items()], ["component", "us per call"])
+    emit(result, table, args.json)
+    return 0 if math.isfinite(result["steps_per_s"]) else 1
