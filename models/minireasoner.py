@@ -357,6 +357,22 @@ def attention_flops(cfg: MiniReasonerConfig, sparse: bool, steps: int) -> dict[s
             "scorer": scorer}
 
 
+@torch.no_grad()
+def measured_attention_flops(model: MiniReasoner, lidar: torch.Tensor, state: torch.Tensor,
+                             sparse: bool, steps: int) -> int:
+    """Attention score/mix FLOPs actually executed for one input (batch 1), counted from the token
+    count every attention call really received (forward hooks), not from the config."""
+    seen: list[int] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[1]))
+             for m in model.modules() if isinstance(m, SelfAttention)]
+    try:
+        model(lidar[:1], state[:1], hard=True, sparse=sparse, steps=steps)
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(2 * 2 * t * t * model.cfg.dim for t in seen)
+
+
 def parameter_reuse(model: MiniReasoner, steps: int, hard: bool = True) -> dict[str, float]:
     """How often each parameter is applied per decision. Every reasoning-layer weight is applied once
     per refinement step (the recursion); `applied / unique` counts all of it, with one module per layer

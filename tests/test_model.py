@@ -4,7 +4,8 @@ import dataclasses
 import pytest
 import torch
 
-from models.minireasoner import (MiniReasoner, MiniReasonerConfig, attention_flops, mini,
+from models.minireasoner import (MiniReasoner, MiniReasonerConfig, attention_flops,
+                                 measured_attention_flops, mini,
                                  parameter_reuse, seed, supervised_loss)
 from planner.config import from_dict
 from planner.errors import ConfigError
@@ -71,6 +72,14 @@ def test_sparse_removes_at_least_72_percent_of_attention_flops_at_the_cap():
     removed = 1 - (sparse["scores_mix"] + sparse["scorer"]) / dense["scores_mix"]
     assert removed >= 0.72
     assert sparse["projections"] < dense["projections"]
+
+
+def test_measured_attention_flops_match_the_accounting(model):
+    lidar, state = batch(1)
+    for sparse in (True, False):
+        for steps in (1, 3):
+            assert measured_attention_flops(model, lidar, state, sparse, steps) == \
+                attention_flops(model.cfg, sparse, steps)["scores_mix"]
 
 
 def test_hard_gating_runs_only_the_chosen_module(model):

@@ -101,7 +101,8 @@ def agreement(card: str, summaries: list) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from models.minireasoner import PRESETS, MiniReasoner, attention_flops, parameter_reuse
+    from models.minireasoner import (PRESETS, MiniReasoner, attention_flops, measured_attention_flops,
+                                     parameter_reuse)
     from planner.errors import PlannerError
     from planner.export import export_untrained
     from planner.report import Progress, emit, format_table, latency_stats, machine_info, to_json
@@ -167,9 +168,14 @@ def run(args: argparse.Namespace) -> int:
         flops[c] = {}
         for steps in sorted({1, cfg.max_steps}):
             sp, de = attention_flops(cfg, True, steps), attention_flops(cfg, False, steps)
+            one = timed[0]
+            lid, st = torch.from_numpy(one.lidar).view(1, -1), torch.from_numpy(one.state).view(1, -1)
+            measured = {a: measured_attention_flops(model.eval(), lid, st, a == "sparse", steps)
+                        for a in ("sparse", "dense")}
             flops[c][f"steps_{steps}"] = {
-                "sparse": sp, "dense": de,
-                "scores_mix_removed": 1 - (sp["scores_mix"] + sp["scorer"]) / de["scores_mix"],
+                "sparse": sp, "dense": de, "measured_scores_mix": measured,
+                # From the token counts the attention calls really received (forward hooks).
+                "scores_mix_removed": 1 - (measured["sparse"] + sp["scorer"]) / measured["dense"],
                 "with_projections_removed": 1 - (sp["scores_mix"] + sp["scorer"] + sp["projections"])
                 / (de["scores_mix"] + de["projections"])}
         params[c] = {"params": model.num_params(), "inference_hard": parameter_reuse(model, cfg.max_steps, True),
