@@ -31,7 +31,8 @@ def train_baseline(cfg: TrainConfig, out: Path, env_steps: int, kinds: tuple[str
     torch.set_num_threads(cfg.torch_threads)
 
     def factory(i: int):
-        return lambda: Monitor(ScenarioMixEnv(kinds, (), seed=cfg.seed * 1000 + 700 + i, reward=cfg.reward))
+        return lambda: Monitor(ScenarioMixEnv(kinds, (), seed=cfg.seed * 1000 + 700 + i, reward=cfg.reward,
+                                                    reward_scale=cfg.reward_scale))
     venv = DummyVecEnv([factory(i) for i in range(b.n_envs)])
     curriculum = Curriculum({k: num_levels(k) - 1 for k in kinds}, c.start_level, c.success_threshold, c.window,
                             c.review_fraction, b.drive_fraction)
@@ -74,3 +75,33 @@ def validate_sb3(model, kinds: tuple[str, ...], episodes_per_level: int, seed: i
             e.close()
     return {"success": float(np.mean([e.outcome == "success" for e in episodes])) if episodes else 0.0,
             "episodes": len(episodes), "by_level": success_by_level(episodes)}
+
+
+DEFAULT_BASELINE = "models/weights/sb3_mlp.zip"
+
+
+class SB3MlpPlanner:
+    """The trained SB3 MLP policy as an evaluation planner (`planner eval --planner sb3-mlp`):
+    same interface as sim.dwa.DWAPlanner (reset(env), act(env, summary) -> (v, w))."""
+
+    name = "sb3-mlp"
+
+    def __init__(self, path: str | Path = DEFAULT_BASELINE):
+        from stable_baselines3 import PPO
+
+        from planner.errors import ModelLoadError
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"SB3 baseline not found: {path} (train it: planner train --stages baseline)")
+        # Our own training output (SB3's zip pickles its policy class): load only files you trust.
+        self.model = PPO.load(path, device="cpu")
+        self.table = None
+
+    def reset(self, env) -> None:
+        self.table = env.unwrapped.table
+
+    def act(self, env, summary) -> tuple[float, float]:
+        obs = {"lidar": summary.lidar[None], "state": summary.state[None]}
+        a = int(self.model.predict(obs, deterministic=True)[0][0])
+        v, w = (self.table if self.table is not None else env.unwrapped.table)[a]
+        return float(v), float(w)

@@ -118,6 +118,7 @@ class TrainConfig:
     torch_threads: int = 1
     model: str = "mini"
     reward: dict = field(default_factory=dict)
+    reward_scale: float = 0.1
     imitation: ImitationConfig = field(default_factory=ImitationConfig)
     rl: RLConfig = field(default_factory=RLConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
@@ -126,6 +127,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         require(self.torch_threads >= 1, "torch_threads must be >= 1")
+        require(self.reward_scale > 0, "reward_scale must be positive")
 
 
 def _merge(base: dict, over: dict) -> dict:

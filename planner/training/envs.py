@@ -41,8 +41,10 @@ class ScenarioMixEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, kinds: tuple[str, ...] = ("nav",), levels: tuple[int, ...] = (), seed: int = 0,
-                 split: str = "train", reward: dict | None = None, maps: list | None = None):
+                 split: str = "train", reward: dict | None = None, maps: list | None = None,
+                 reward_scale: float = 1.0):
         self.maps = list(maps or [])
+        self.reward_scale = reward_scale
         self.kinds = available_kinds(tuple(k for k in kinds if k != "map"))
         if self.maps and "nav" not in self.kinds:
             self.kinds = ("nav",) + self.kinds
@@ -108,7 +110,7 @@ class ScenarioMixEnv(gym.Env):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.current.step(action)
         self.steps_taken += 1
-        return obs, reward, terminated, truncated, self._tag(info)
+        return obs, reward * self.reward_scale, terminated, truncated, self._tag(info)
 
     def _tag(self, info: dict) -> dict:
         info = {k: v for k, v in info.items() if k != "summary"}   # keep SB3's info buffers light

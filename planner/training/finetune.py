@@ -91,7 +91,8 @@ def finetune(model: torch.nn.Module, maps: list[str], cfg: TrainConfig, mix_proc
     before = success_on(model, eval_tasks)
     log.info("before fine-tuning: success %s", before)
     # Expert data: user maps, plus a share of procedural Nav worlds (all levels) against forgetting.
-    envs = [ScenarioMixEnv(("nav",), (), seed=cfg.seed * 1000 + 900 + i, reward=cfg.reward, maps=train_tasks)
+    envs = [ScenarioMixEnv(("nav",), (), seed=cfg.seed * 1000 + 900 + i, reward=cfg.reward,
+                           reward_scale=cfg.reward_scale, maps=train_tasks)
             for i in range(4)]
     for e in envs:
         w = {("map", i): (1 - mix_procedural) / len(train_tasks) for i in range(len(train_tasks))}

@@ -41,11 +41,13 @@ def bc_loss(model: torch.nn.Module, lidar: torch.Tensor, state: torch.Tensor, la
     and the critic's regression to the Monte-Carlo return."""
     from models.minireasoner import supervised_loss
     out = model_outputs(model, lidar, state)
-    parts = supervised_loss(out, label, path=path_target if path_coef > 0 else None, value=ret,
-                            path_weight=path_coef, value_weight=value_coef)
-    stats = {k: v.item() for k, v in parts.items()}
+    parts = supervised_loss(out, label, path=path_target if path_coef > 0 else None, path_weight=path_coef)
+    # Huber, not MSE, for the critic: its gradient stays bounded, so early value errors (returns of
+    # different scales in Nav and Drive) cannot swamp the actor through the shared trunk.
+    value_loss = F.smooth_l1_loss(out["value"], ret)
+    stats = {k: v.item() for k, v in parts.items()} | {"value": value_loss.item()}
     stats["accuracy"] = (out["logits"].argmax(-1) == label).float().mean().item()
-    return parts["loss"], stats
+    return parts["loss"] + value_coef * value_loss, stats
 
 
 def train_epochs(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, epochs: int,

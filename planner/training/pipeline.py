@@ -122,7 +122,7 @@ class Pipeline:
                 n_samples = cfg.expert_samples if phase == 0 else cfg.dagger_samples
                 expert_prob = 1.0 if phase == 0 else cfg.dagger_expert_prob[phase - 1]
                 envs = [ScenarioMixEnv(self.kinds, cfg.levels, seed=self.cfg.seed * 1000 + 100 * phase + i,
-                                       reward=self.cfg.reward)
+                                       reward=self.cfg.reward, reward_scale=self.cfg.reward_scale)
                         for i in range(cfg.lockstep_envs)]
                 for e in envs:
                     e.set_schedule(e.family_schedule(cfg.drive_fraction))
@@ -187,7 +187,8 @@ class Pipeline:
 
         def factory(i: int):
             def make():
-                env = ScenarioMixEnv(kinds, levels, seed=seed + i, reward=self.cfg.reward)
+                env = ScenarioMixEnv(kinds, levels, seed=seed + i, reward=self.cfg.reward,
+                                     reward_scale=self.cfg.reward_scale)
                 env.set_schedule(env.family_schedule(self.cfg.rl.drive_fraction))
                 return Monitor(env)
             return make

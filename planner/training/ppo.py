@@ -82,7 +82,8 @@ class AnchoredPPO(PPO):
 
     def train(self) -> None:
         """SB3's PPO.train (clipped surrogate + value + entropy), plus the KL anchor. Trimmed to the
-        options we use: discrete actions, normalised advantages, no value clipping."""
+        options we use: discrete actions, normalised advantages, no value clipping; Huber value loss
+        (as in the imitation stage, so the warm-started critic keeps the same objective)."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         clip_range = self.clip_range(self._current_progress_remaining)
@@ -99,7 +100,7 @@ class AnchoredPPO(PPO):
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 ratio = torch.exp(log_prob - batch.old_log_prob)
                 policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1 - clip_range, 1 + clip_range)).mean()
-                value_loss = F.mse_loss(batch.returns, values)
+                value_loss = F.smooth_l1_loss(values, batch.returns)   # Huber, as in imitation
                 entropy_loss = -entropy.mean()
                 loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
                 if kl_coef > 0:
