@@ -177,9 +177,12 @@ class Planner:
 
     # -- deciding --------------------------------------------------------------------------------
 
-    def decide(self, summary: SensorSummary) -> Decision:
-        """One decision within cfg.deadline_ms; never raises for bad input (stops and says why)."""
-        t0 = time.perf_counter()
+    def decide(self, summary: SensorSummary, started_at: float | None = None) -> Decision:
+        """One decision within cfg.deadline_ms; never raises for bad input (stops and says why).
+
+        started_at: time.perf_counter() when the work for this decision began (e.g. when the scan
+        arrived), so the deadline covers queueing and summarising too; default: now."""
+        t0 = time.perf_counter() if started_at is None else started_at
         try:
             return self._decide(summary, t0)
         except Exception as exc:  # a planner that is unsure stops the robot and says why
@@ -225,6 +228,10 @@ class Planner:
         if summary.goal_distance <= cfg.goal_tolerance:
             return self._stop(summary, "goal_reached", f"within {cfg.goal_tolerance} m of the goal", t0)
 
+        late = self._elapsed_ms(t0)
+        if late > cfg.deadline_ms - cfg.verify_reserve_ms:
+            return self._stop(summary, "fallback", f"deadline missed: {late:.1f} ms gone before the "
+                              f"network could run (deadline {cfg.deadline_ms:g} ms)", t0)
         # The network: first graph, then refinement steps while unsure and while time allows.
         lidar = np.asarray(summary.lidar, np.float32).reshape(1, -1)
         state = np.asarray(summary.state, np.float32).reshape(1, -1)

@@ -98,6 +98,12 @@ def test_deadline_gives_a_safe_stop_not_a_late_answer(card):
     d = late.decide(summary_for(FAR_BOX))
     assert d.status == "fallback" and d.is_stop and "deadline" in d.reason
     assert d.refine_steps == 1          # it did not start refinement steps it had no time for
+    # The deadline can count from when the scan arrived: time already spent counts against it.
+    import time
+    relaxed = Planner(RuntimeConfig(model_path=card, deadline_ms=50.0))
+    d = relaxed.decide(summary_for(FAR_BOX), started_at=time.perf_counter() - 0.060)
+    assert d.status == "fallback" and "deadline" in d.reason and d.latency_ms >= 60.0
+    assert d.refine_steps == 0          # too late to run the network at all
 
 
 def test_early_exit_and_step_cap(card):
