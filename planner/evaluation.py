@@ -1,0 +1,281 @@
+"""The one evaluation entry point: run any planner on a named suite (or a user's map) and write JSON,
+a markdown table and a success-by-difficulty PNG.
+
+    from planner.evaluation import evaluate
+    result = evaluate(suite="nav", planners=["expert", "dwa"], episodes=20, out_dir="runs/eval")
+
+Planner protocol (duck-typed): `reset(env)` at the start of each episode, then every control period
+`act(env, summary) -> (v, w)` (sent with `env.unwrapped.step_command`) or a primitive index (sent with
+`env.step`). `summary` is the SensorSummary of the current observation; a planner may look only at it
+(the honest ones: DWA, MiniReasoner, SB3) or at the environment (the privileged expert).
+
+Registry PLANNERS: name -> factory(vehicle_name, options) -> planner. Every factory but the expert's
+imports lazily, so a missing optional component (a model not trained yet) gives a clear PlannerError
+for that planner only.
+
+Suites run on the TEST seed range only (sim/worlds.py): episode i of level L uses world seed
+TEST_SEEDS.start + i, so every planner meets the same worlds.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from planner.errors import ConfigError, ModelLoadError, PlannerError
+
+DEFAULT_MODEL = "models/weights/mini.card.json"
+DEFAULT_DENSE_MODEL = "models/weights/mini-dense.card.json"
+DEFAULT_SB3 = "models/weights/sb3_mlp.zip"
+
+
+# ---- planners -------------------------------------------------------------------------------------
+class ExpertPlanner:
+    """The privileged expert (sees the whole world): `env.unwrapped.expert_action()`."""
+    name = "expert"
+
+    def reset(self, env) -> None:
+        pass
+
+    def act(self, env, summary) -> int:
+        return env.unwrapped.expert_action()
+
+
+class RuntimePlanner:
+    """MiniReasoner through planner.runtime.Planner: decide(summary) -> Decision -> (v, w)."""
+
+    def __init__(self, name: str, model_path: str, vehicle: str, verify: bool = True):
+        try:
+            from planner.runtime import Planner, RuntimeConfig
+        except ImportError as exc:
+            raise PlannerError(f"planner '{name}' needs planner.runtime, which cannot be imported: {exc}") from None
+        self.name = name
+        try:
+            self.planner = Planner(RuntimeConfig(model_path=model_path, vehicle=vehicle, verify=verify))
+        except (ModelLoadError, ConfigError):
+            raise
+        except Exception as exc:   # a model that cannot be loaded is a user-facing error, not a crash
+            raise ModelLoadError(f"planner '{name}': cannot load {model_path}: {exc}") from None
+        self.status: dict[str, int] = {}
+
+    def reset(self, env) -> None:
+        self.planner.reset()
+
+    def act(self, env, summary) -> tuple[float, float]:
+        d = self.planner.decide(summary)
+        self.status[d.status] = self.status.get(d.status, 0) + 1
+        return float(d.v), float(d.w)
+
+
+def _expert(vehicle: str, opts: dict) -> ExpertPlanner:
+    return ExpertPlanner()
+
+
+def _dwa(vehicle: str, opts: dict):
+    try:
+        from sim.dwa import DWAPlanner
+    except ImportError as exc:
+        raise PlannerError(f"planner 'dwa' is not available: {exc}") from None
+    return DWAPlanner()
+
+
+def _mini(name: str, key: str, default: str, verify: bool) -> Callable[[str, dict], RuntimePlanner]:
+    def make(vehicle: str, opts: dict) -> RuntimePlanner:
+        return RuntimePlanner(name, opts.get(key) or default, vehicle, verify=verify)
+    return make
+
+
+def _sb3(vehicle: str, opts: dict):
+    try:
+        from planner.training.baseline_mlp import SB3MlpPlanner
+    except ImportError as exc:
+        raise PlannerError(f"planner 'sb3-mlp' is not available: {exc}") from None
+    return SB3MlpPlanner(opts.get("sb3_path") or DEFAULT_SB3)
+
+
+PLANNERS: dict[str, Callable[[str, dict], Any]] = {
+    "expert": _expert,
+    "dwa": _dwa,
+    "minireasoner": _mini("minireasoner", "model", DEFAULT_MODEL, verify=True),
+    "minireasoner-noverify": _mini("minireasoner-noverify", "model", DEFAULT_MODEL, verify=False),
+    "minireasoner-dense": _mini("minireasoner-dense", "dense_model", DEFAULT_DENSE_MODEL, verify=True),
+    "sb3-mlp": _sb3,
+}
+
+
+def make_planner(name: str, vehicle: str, options: dict | None = None):
+    if name not in PLANNERS:
+        raise ConfigError(f"unknown planner {name!r}; choose from {', '.join(PLANNERS)}")
+    return PLANNERS[name](vehicle, dict(options or {}))
+
+
+# ---- suites ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    env_id: str
+    vehicle: str
+    levels: tuple[int, ...]
+
+
+def suite(name: str) -> Suite:
+    if name == "nav":
+        from sim.worlds import NUM_LEVELS
+        return Suite("nav", "planner/Nav-v0", "jackal", tuple(range(NUM_LEVELS)))
+    if name == "drive":
+        from sim.roads import NUM_ROAD_LEVELS
+        return Suite("drive", "planner/Drive-v0", "car", tuple(range(NUM_ROAD_LEVELS)))
+    raise ConfigError(f"unknown suite {name!r}; choose from nav, drive")
+
+
+# ---- running --------------------------------------------------------------------------------------
+def run_episode(env, planner, *, seed: int, world_seed: int | None = None, trace: bool = False) -> dict:
+    """One episode; returns the env's per-episode metrics plus the planner's decision latency."""
+    options = {"world_seed": world_seed} if world_seed is not None else None
+    _, info = env.reset(seed=seed, options=options)
+    planner.reset(env)
+    u = env.unwrapped
+    summary = info["summary"]
+    latencies = []
+    while True:
+        t0 = time.perf_counter()
+        out = planner.act(env, summary)
+        latencies.append((time.perf_counter() - t0) * 1e3)
+        if isinstance(out, (int, np.integer)):
+            _, _, term, trunc, info = env.step(int(out))
+        else:
+            v, w = out
+            _, _, term, trunc, info = u.step_command(float(v), float(w))
+        summary = info["summary"]
+        if term or trunc:
+            break
+    m = dict(info["metrics"])
+    m["decision_ms_p50"] = float(np.percentile(latencies, 50))
+    m["decision_ms_p99"] = float(np.percentile(latencies, 99))
+    m["decision_ms_max"] = float(np.max(latencies))
+    if trace:
+        m["trail"] = u.recorder.trail.tolist()
+    return m
+
+
+def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), episodes: int = 20,
+             levels: list[int] | None = None, out_dir: str | Path | None = None, world=None,
+             options: dict | None = None, seed: int = 0) -> dict:
+    """Run `planners` on a suite (or on one `world`, e.g. a ROS map) and write
+    eval_<suite>.json / .md / _success.png into out_dir (when given). Returns the result dict."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401  (registers the environments)
+    from planner.report import Progress, log, machine_info
+    from sim.metrics import aggregate
+    from sim.worlds import TEST_SEEDS
+
+    if episodes < 1:
+        raise ConfigError("episodes must be >= 1")
+    if world is not None:
+        name, vehicle, env_kwargs, level_list = world.name, "jackal", {"world": world, "split": None}, [world.level]
+        env_id = "planner/Nav-v0"
+    else:
+        s = suite(suite_name)
+        bad = [lv for lv in (levels or []) if lv not in s.levels]
+        if bad:
+            raise ConfigError(f"suite {s.name} has levels {list(s.levels)}; got {bad}")
+        name, vehicle, env_id, level_list = s.name, s.vehicle, s.env_id, list(levels or s.levels)
+        env_kwargs = {"split": "test"}
+    built = [(p, make_planner(p, vehicle, options)) for p in planners]   # fail fast, before any episode
+    results: dict[str, Any] = {"suite": name, "env": env_id, "episodes_per_level": episodes,
+                               "levels": level_list, "split": "test" if world is None else "map",
+                               "machine": machine_info(), "planners": {}}
+    total = len(built) * len(level_list) * episodes
+    with Progress(total, f"eval {name}") as progress:
+        for pname, planner in built:
+            per_level: dict[str, Any] = {}
+            all_eps: list[dict] = []
+            for level in level_list:
+                env = gym.make(env_id, **env_kwargs, **({} if world is not None else {"level": level}))
+                eps = []
+                for i in range(episodes):
+                    ws = None if world is not None else TEST_SEEDS.start + i
+                    m = run_episode(env, planner, seed=seed + i, world_seed=ws)
+                    eps.append(m)
+                    progress.update(1, planner=pname, level=level, success=float(np.mean([e["success"] for e in eps])))
+                env.close()
+                agg = aggregate(eps)
+                agg["decision_ms_p50"] = float(np.median([e["decision_ms_p50"] for e in eps]))
+                agg["decision_ms_p99"] = float(np.max([e["decision_ms_p99"] for e in eps]))
+                per_level[str(level)] = {"summary": agg, "episodes": eps}
+                all_eps += eps
+                log.info("%s level %s: success %.2f, collision %.2f, timeout %.2f", pname, level,
+                         agg["success"], agg["collision"], agg["timeout"])
+            entry: dict[str, Any] = {"overall": aggregate(all_eps), "levels": per_level}
+            if getattr(planner, "status", None):
+                entry["decision_status"] = dict(planner.status)
+            results["planners"][pname] = entry
+    results["table"] = markdown_table(results)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"eval_{_safe(name)}"
+        (out / f"{stem}.json").write_text(_to_json(results))
+        (out / f"{stem}.md").write_text(f"# Evaluation: {name}\n\n{results['table']}\n")
+        png = out / f"{stem}_success.png"
+        plot_success(results, png)
+        results["files"] = {"json": str(out / f"{stem}.json"), "markdown": str(out / f"{stem}.md"),
+                            "png": str(png)}
+    return results
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+def _to_json(results: dict) -> str:
+    from planner.report import to_json
+    return to_json(results)
+
+
+COLUMNS = (("success", "success"), ("collision", "collision"), ("timeout", "timeout"),
+           ("out_of_road", "out_of_road"), ("time_success", "time s (succ.)"), ("path_length", "path m"),
+           ("spl", "SPL"), ("barn_score", "BARN"), ("min_clearance", "min clear. m"),
+           ("mean_abs_jerk", "|jerk| m/s3"), ("decision_ms_p50", "decide p50 ms"),
+           ("decision_ms_p99", "decide p99 ms"))
+
+
+def markdown_table(results: dict) -> str:
+    from planner.report import format_table
+    rows = []
+    for pname, entry in results["planners"].items():
+        for level, lv in entry["levels"].items():
+            s = lv["summary"]
+            rows.append([pname, level, s["episodes"]] + [s.get(k, float("nan")) for k, _ in COLUMNS])
+    return format_table(rows, ["planner", "level", "episodes"] + [h for _, h in COLUMNS])
+
+
+def plot_success(results: dict, path: Path) -> None:
+    """Grouped bars: success rate per level, one bar per planner."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(results["planners"])
+    levels = [str(lv) for lv in results["levels"]]
+    width = 0.8 / max(len(names), 1)
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(levels) + 2), 3.5))
+    x = np.arange(len(levels))
+    for i, n in enumerate(names):
+        vals = [results["planners"][n]["levels"][lv]["summary"]["success"] for lv in levels]
+        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=n)
+    ax.set_xticks(x, levels)
+    ax.set_xlabel("difficulty level")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{results['suite']}: success by difficulty ({results['episodes_per_level']} episodes/level)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
