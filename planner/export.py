@@ -258,6 +258,10 @@ def load_card(model_path: str | Path) -> tuple[dict, Path]:
 
 def checked_file(card: dict, directory: Path, entry: dict) -> Path:
     """The file an entry of the card names, after checking its size and sha256."""
+    if not isinstance(entry, dict) or not {"path", "sha256", "bytes"} <= set(entry):
+        raise ModelLoadError(f"model card file entry malformed: {entry!r} (needs path, sha256, bytes)")
+    if Path(entry["path"]).name != entry["path"]:
+        raise ModelLoadError(f"model card names a file outside its directory: {entry['path']!r}")
     path = directory / entry["path"]
     if not path.is_file():
         raise ModelLoadError(f"model file missing: {path}")

@@ -121,6 +121,15 @@ def test_bad_cards(tmp_path, model_dir):
     card_path.write_text(json.dumps({**card, "num_primitives": 12}))
     with pytest.raises(ModelLoadError, match="primitives"):
         load_card(card_path)
+    bad_files = json.loads(json.dumps(card))
+    bad_files["files"]["onnx-int8"]["first"]["path"] = "../../etc/passwd"
+    card_path.write_text(json.dumps(bad_files))
+    with pytest.raises(ModelLoadError, match="outside its directory"):
+        Planner(RuntimeConfig(model_path=str(card_path)))
+    del bad_files["files"]["onnx-int8"]["first"]["sha256"]
+    card_path.write_text(json.dumps(bad_files))
+    with pytest.raises(ModelLoadError, match="malformed"):
+        Planner(RuntimeConfig(model_path=str(card_path)))
     card_path.write_text(json.dumps({**card, "format": "something-else"}))
     with pytest.raises(ModelLoadError, match="not a MiniReasoner model card"):
         load_card(card_path)
