@@ -270,3 +270,29 @@ class NavEnv(gym.Env):
             info["outcome"] = outcome
             info["metrics"] = dict(self.recorder.finish(outcome), level=self.world.level, seed=self.world.seed)
         return obs, float(reward), terminated, truncated, info
+
+
+def env_kwargs_from_yaml(path: str = "config/sim.yaml", section: str = "nav") -> dict:
+    """Validated NavEnv keyword arguments from a YAML section (see config/sim.yaml)."""
+    from pathlib import Path
+
+    import yaml
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get(section), dict):
+        raise ConfigError(f"{p}: missing section '{section}'")
+    kw = dict(data[section])
+    allowed = {"level", "split", "control_hz", "goal_tolerance", "max_episode_steps", "lidar", "sensing", "reward"}
+    unknown = sorted(set(kw) - allowed)
+    if unknown:
+        raise ConfigError(f"{p}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}")
+    kw["level"] = check_level(kw.get("level", 0))
+    for key, cls in (("lidar", LidarConfig), ("sensing", SensingConfig), ("reward", RewardConfig)):
+        if key in kw:
+            kw[key] = from_dict(cls, kw[key], prefix=f"{section}.{key}.")
+    return kw

@@ -152,3 +152,19 @@ def test_split_and_level_options_and_render():
     env.set_level(4)
     assert env.reset(seed=1)[1]["level"] == 4
     env.close()
+
+
+def test_config_file_documents_the_defaults(tmp_path):
+    from sim.core import LidarConfig
+    from sim.nav_env import env_kwargs_from_yaml
+    from planner.sensing import SensingConfig
+    kw = env_kwargs_from_yaml("config/sim.yaml")
+    assert kw["lidar"] == LidarConfig() and kw["reward"] == RewardConfig()
+    assert kw["sensing"] == SensingConfig()
+    env = NavEnv(**kw)
+    env.reset(seed=0)
+    env.close()
+    bad = tmp_path / "sim.yaml"
+    bad.write_text("nav:\n  lidar:\n    beems: 64\n")
+    with pytest.raises(ConfigError, match="beems"):
+        env_kwargs_from_yaml(bad)
