@@ -8,7 +8,8 @@ the same observation (Dict(lidar, state) built only by `planner.sensing.summariz
 the same info ("summary", "level", "world_seed"; at the end "outcome" and "metrics") and the same
 reward terms. Differences:
 - the lidar reaches 30 m (256 beams over 270 degrees) and the sensing range is 30 m;
-- outcomes: success (the car's centre crosses the destination line x = goal.x), collision (crash:
+- outcomes: success (the car's centre crosses the destination line x = destination_x; the goal point
+  in the observation lies GOAL_BEYOND further on), collision (crash:
   PyBullet contact with a parked car, traffic, a pedestrian or a rail), out_of_road (any footprint
   corner off the paved road), timeout;
 - levels 0..4 are the road ladder (sim/roads.py);
@@ -26,6 +27,7 @@ from planner.errors import ConfigError
 from planner.sensing import SensingConfig
 from planner.vehicles import CAR, NUM_PRIMITIVES, SPEED_FRACTIONS, STOP, TURN_FRACTIONS, VehicleSpec
 from sim.core import LidarConfig
+from sim.metrics import EpisodeRecorder
 from sim.nav_env import NavEnv
 from sim.roads import (RoadWorld, check_road_level, generate_road, off_road,
                        road_time_limit)
@@ -68,8 +70,12 @@ class DriveEnv(NavEnv):
                 world_seed = int(self.np_random.integers(rng.start, rng.stop))
             world = generate_road(self.level, check_seed(world_seed, self.split))
         obs, info = super().reset(options={"world": world})
+        length = world.destination_x - world.start.x
         if self.max_episode_steps is None:
-            self._limit = int(math.ceil(road_time_limit(world.goal.x - world.start.x) / self.dt))
+            self._limit = int(math.ceil(road_time_limit(length) / self.dt))
+        # Metrics (SPL, BARN opt_time) measure the drive to the destination line, not to the goal point.
+        self._ref_len = min(self._ref_len, length)
+        self.recorder = EpisodeRecorder(self.dt, self.vehicle.max_speed, self._ref_len, (world.start.x, world.start.y))
         return obs, info
 
     def _advance(self, v_cmd: float, w_cmd: float):
@@ -81,7 +87,7 @@ class DriveEnv(NavEnv):
             new = outcome
             if off_road(self.world, self.x, self.y, self.yaw, veh.length / 2, veh.width / 2):
                 new = "out_of_road"
-            elif self.x >= self.world.goal.x:
+            elif self.x >= self.world.destination_x:
                 new = "success"
             if new != outcome:
                 rc = self.reward_cfg

@@ -40,6 +40,9 @@ class DWAConfig:
     w_speed: float = 0.4
     w_oscillation: float = 0.1
     safety_margin: float = 0.05    # m; BaseObstacle rejects samples at or below this clearance
+    # For a car on Drive-v0 the lidar sees the guard rails, which stand 0.8 m outside the paved edge:
+    # keeping 1 m from them is the lidar-only way to stay on the road (a keep-out inflation in Nav2).
+    car_safety_margin: float = 1.0
 
     def validate(self) -> None:
         require(self.sim_time >= 1.5, "dwa sim_time must be >= 1.5 s")
@@ -66,8 +69,10 @@ class DWAPlanner:
 
     def setup(self, vehicle: VehicleSpec) -> None:
         self.vehicle = vehicle
+        margin = self.cfg.car_safety_margin if vehicle.kind == "ackermann" else self.cfg.safety_margin
         self.verifier = Verifier(vehicle, VerifierConfig(horizon=self.cfg.sim_time, dt=_sweep_dt(vehicle),
-                                                         safety_margin=self.cfg.safety_margin))
+                                                         safety_margin=margin,
+                                                         clearance_cap=max(1.0, 2 * margin)))
         self.last_w = 0.0
 
     def samples(self, v0: float, w0: float) -> np.ndarray:
@@ -100,7 +105,7 @@ class DWAPlanner:
         speed = 1.0 - cmds[:, 0] / self.vehicle.max_speed
         flip = (np.sign(cmds[:, 1]) * np.sign(self.last_w) < 0).astype(np.float64)
         reach = max(self.vehicle.max_speed * c.sim_time, 1e-6)
-        cost = (c.w_obstacle * np.exp(-clearance / c.obstacle_scale) + c.w_goal_dist * goal_dist / reach
+        cost = (c.w_obstacle * np.exp(-(clearance - self.verifier.cfg.safety_margin) / c.obstacle_scale) + c.w_goal_dist * goal_dist / reach
                 + c.w_goal_align * align + c.w_speed * speed + c.w_oscillation * flip)
         cost[~self.verifier.is_safe(clearance)] = np.inf
         return cmds, cost

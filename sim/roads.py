@@ -6,7 +6,8 @@ Geometry: lanes of `lane_width` centred at y = -lane_width / 2 (lane 0, the driv
 (static boxes the lidar sees) run RAIL_OFFSET outside the paved edges, so a lidar-only planner can
 perceive the road; leaving the paved area with any footprint corner ends the episode as
 out_of_road before the rails are reached. The car starts in lane 0 at x = 0; the destination is the
-line x = goal.x.
+line x = destination_x. The goal handed to planners (World.goal) is GOAL_BEYOND m further down lane 0,
+so a planner heading for a point drives through the line instead of slowing down on it.
 
 Movers (sim.worlds.Mover) are the traffic: cars in lane 0 driving forward more slowly than we may
 (their segment is long enough that they never turn back during an episode), and pedestrians crossing
@@ -28,6 +29,7 @@ RAIL_HALF_THICKNESS = 0.1
 CAR_HALF = (2.2, 0.9)        # parked and moving cars, m (a CAR-sized box)
 PED_HALF = (0.25, 0.25)
 START_X = 0.0
+GOAL_BEYOND = 15.0           # m from the destination line to the goal point handed to planners
 
 
 @dataclass
@@ -36,6 +38,7 @@ class RoadWorld(World):
     lane_width: float = 3.5
     lanes: int = 2
     mover_kinds: list[str] = field(default_factory=list)   # "car" | "pedestrian", one per mover
+    destination_x: float = math.inf                        # crossing this line is arriving
 
     @property
     def road_half_width(self) -> float:
@@ -89,7 +92,7 @@ def generate_road(level: int, seed: int) -> RoadWorld:
     half = lanes * lw / 2
     lane_y = [-half + (k + 0.5) * lw for k in range(lanes)]
     goal_x = START_X + spec.length
-    x_min, x_max = START_X - 10.0, goal_x + 15.0
+    x_min, x_max = START_X - 10.0, goal_x + GOAL_BEYOND + 10.0
     rail_y = half + RAIL_OFFSET + RAIL_HALF_THICKNESS
     rail_half_len = (x_max - x_min) / 2 + 10.0
     obstacles = [Box((x_min + x_max) / 2, -rail_y, rail_half_len, RAIL_HALF_THICKNESS),
@@ -124,10 +127,11 @@ def generate_road(level: int, seed: int) -> RoadWorld:
         movers.append(Mover(PED_HALF[0], PED_HALF[1], (px, y_start), (px, y_end), speed, 0.0))
         kinds.append("pedestrian")
     start = Pose2D(START_X, lane_y[0], float(rng.uniform(-0.05, 0.05)))
-    goal = Pose2D(goal_x, lane_y[0], 0.0)
+    goal = Pose2D(goal_x + GOAL_BEYOND, lane_y[0], 0.0)
     return RoadWorld(obstacles=obstacles, start=start, goal=goal, bounds=(x_min, -half, x_max, half),
                      movers=movers, walled=False, level=level, seed=int(seed),
-                     name=f"drive-L{level}-s{seed}", lane_width=lw, lanes=lanes, mover_kinds=kinds)
+                     name=f"drive-L{level}-s{seed}", lane_width=lw, lanes=lanes, mover_kinds=kinds,
+                     destination_x=goal_x)
 
 
 def road_corners(world: RoadWorld, x: float, y: float, yaw: float, half_length: float,

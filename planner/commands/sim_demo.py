@@ -204,10 +204,9 @@ def _draw_on(ax, env, trace: dict):
         ax.add_patch(Polygon(rect(x, y, veh.length / 2, veh.width / 2, yaw), fill=False, ec="#1f3a93", lw=0.6,
                              zorder=6, label="footprint (1 s)" if i == 0 else None))
     ax.plot(world.start.x, world.start.y, "s", color="#1f3a93", ms=6, zorder=7, label="start")
-    if hasattr(world, "lane_width"):
-        ax.plot([world.goal.x] * 2, [y0, y1], color="#2ca02c", lw=3, zorder=7, label="destination")
-    else:
-        ax.plot(world.goal.x, world.goal.y, "*", color="#2ca02c", ms=14, zorder=7, label="goal")
+    if hasattr(world, "destination_x"):
+        ax.plot([world.destination_x] * 2, [y0, y1], color="#2ca02c", lw=3, zorder=7, label="destination")
+    ax.plot(world.goal.x, world.goal.y, "*", color="#2ca02c", ms=14, zorder=7, label="goal")
     return lc
 
 
