@@ -20,14 +20,15 @@ import numpy as np
 from planner.errors import ConfigError
 
 HELP = "Run one simulated episode and write a top-down PNG (obstacles, lidar, path taken)."
-PLANNERS = ("expert", "dwa", "model")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", choices=("nav", "drive"), default="nav", help="Nav-v0 (Jackal) or Drive-v0 (car)")
     p.add_argument("--level", type=int, default=2, help="difficulty level (nav 0-5, drive 0-4)")
     p.add_argument("--seed", type=int, default=2_000_000, help="world seed (default: the first test seed)")
-    p.add_argument("--planner", choices=PLANNERS, default="expert", help="who drives")
+    p.add_argument("--planner", default="expert",
+                   help="who drives: a name from planner.evaluation.PLANNERS (expert, dwa, minireasoner, ...)")
+    p.add_argument("--model", help="MiniReasoner model card (for the minireasoner planners)")
     p.add_argument("--map", help="ROS map_server YAML to run on instead of a generated world (nav)")
     p.add_argument("--start", help="start pose X,Y,YAW on --map")
     p.add_argument("--goal", help="goal X,Y on --map")
@@ -35,47 +36,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rays-every", type=float, default=3.0, help="draw the lidar rays every N seconds")
     p.add_argument("--max-steps", type=int, default=None, help="cap the episode length (steps)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
-
-
-class ExpertDriver:
-    """The environment's privileged expert, through the same (v, w) interface as the others."""
-    name = "expert"
-
-    def reset(self, env) -> None:
-        pass
-
-    def act(self, env, summary) -> tuple[float, float]:
-        v, w = env.unwrapped.table[env.unwrapped.expert_action()]
-        return float(v), float(w)
-
-
-class ModelDriver:
-    """The shipped MiniReasoner through the runtime (ONNX int8 + verifier), as on the robot."""
-    name = "model"
-
-    def __init__(self) -> None:
-        from planner.runtime import Planner
-        self.planner = Planner()
-        self.statuses: dict[str, int] = {}
-
-    def reset(self, env) -> None:
-        self.planner.reset()
-
-    def act(self, env, summary) -> tuple[float, float]:
-        d = self.planner.decide(summary)
-        self.statuses[d.status] = self.statuses.get(d.status, 0) + 1
-        return d.v, d.w
-
-
-def make_driver(name: str):
-    if name == "expert":
-        return ExpertDriver()
-    if name == "dwa":
-        from sim.dwa import DWAPlanner
-        return DWAPlanner()
-    if name == "model":
-        return ModelDriver()
-    raise ConfigError(f"planner must be one of {PLANNERS}, got {name!r}")
 
 
 def make_env(args: argparse.Namespace):
@@ -111,9 +71,12 @@ def run_episode(env, driver, options: dict, rays_every_s: float) -> dict:
                                              u.y + s * pts[:, 0] + c * pts[:, 1]], axis=1)))
             next_rays += rays_every_s
         t0 = time.perf_counter()
-        v, w = driver.act(env, summary)
+        out = driver.act(env, summary)
         times.append((time.perf_counter() - t0) * 1e3)
-        _, _, term, trunc, info = u.step_command(v, w)
+        if isinstance(out, (int, np.integer)):      # a primitive index (the expert)
+            _, _, term, trunc, info = env.step(int(out))
+        else:
+            _, _, term, trunc, info = u.step_command(float(out[0]), float(out[1]))
         poses.append((u.x, u.y, u.yaw))
         speeds.append(u.v)
         if term or trunc:
@@ -217,9 +180,10 @@ def run(args: argparse.Namespace) -> int:
     if args.rays_every <= 0:
         raise ConfigError("--rays-every must be positive")
     import sim  # noqa: F401  (registers the environments)
+    from planner.evaluation import make_planner
+    driver = make_planner(args.planner, "car" if args.env == "drive" else "jackal", {"model": args.model})
     env, options = make_env(args)
     try:
-        driver = make_driver(args.planner)
         trace = run_episode(env, driver, options, args.rays_every)
         info = trace["info"]
         m = info["metrics"]
@@ -234,8 +198,8 @@ def run(args: argparse.Namespace) -> int:
     result = {"env": args.env, "world": name, "level": world.level, "seed": world.seed, "planner": args.planner,
               "outcome": info["outcome"], "metrics": m, "png": str(out),
               "act_ms": latency_stats(trace["act_ms"])}
-    if isinstance(driver, ModelDriver):
-        result["decision_status"] = driver.statuses
+    if getattr(driver, "status", None):
+        result["decision_status"] = dict(driver.status)
     rows = [[k, m[k]] for k in ("outcome", "time", "path_length", "spl", "barn_score", "min_clearance",
                                 "mean_abs_jerk") if k in m]
     rows += [["planner act p50 / max (ms)", f"{result['act_ms']['p50']:.2f} / {result['act_ms']['max']:.2f}"],
