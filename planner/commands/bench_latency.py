@@ -150,10 +150,14 @@ def run(args: argparse.Namespace) -> int:
                 for _ in range(p.max_steps - 1):
                     out = {**out, **p.backend.step(out["x"], out["z"], state)}
                 w1, c1 = time.perf_counter(), time.thread_time()
-                p.decide(s)                                         # the whole decision
+                # Idle before each timed call, as a control loop does, so neither measurement inherits
+                # the other's scheduler debt on a loaded machine.
+                time.sleep(args.idle_ms / 1e3)
                 w2, c2 = time.perf_counter(), time.thread_time()
-                for m, v in (("model", w1 - w0), ("model_cpu", c1 - c0), ("decide", w2 - w1),
-                             ("decide_cpu", c2 - c1)):
+                p.decide(s)                                         # the whole decision
+                w3, c3 = time.perf_counter(), time.thread_time()
+                for m, v in (("model", w1 - w0), ("model_cpu", c1 - c0), ("decide", w3 - w2),
+                             ("decide_cpu", c3 - c2)):
                     samples[k][m].append(v * 1e3)
                 time.sleep(args.idle_ms / 1e3)
             progress.update()
