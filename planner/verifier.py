@@ -8,7 +8,11 @@ its clearance exceeds `safety_margin`.
 
 `Verifier.verify` checks the network's choice first (the common, cheap case); a colliding choice is
 replaced by the best-scoring safe alternative, and if nothing is safe the decision is a controlled
-stop. The same sweep (`sweep_clearance`) serves the DWA baseline, so there is one collision check.
+stop. The same sweep (`Verifier.sweep`) serves the DWA baseline, so there is one collision check.
+
+Limits, by design: it knows only what the current scan shows. Space outside the lidar's field of
+view (behind a 270-degree scanner) and moving obstacles' future motion are not modelled; a scan with
+too few usable beams is not trusted at all (stop, with the reason).
 """
 from __future__ import annotations
 
