@@ -293,7 +293,9 @@ class MiniReasoner(nn.Module):
         relevance (B, lidar tokens), keep_index (B, k).
 
         hard: hard module choice (default: not self.training); sparse: top-k tokens (default
-        cfg.sparse); steps: refinement steps (default cfg.train_steps, no early exit)."""
+        cfg.sparse); steps: refinement steps (default cfg.train_steps, no early exit).
+        RL: Stable-Baselines3 switches eval mode (rollouts) and train mode (updates); pass `hard`
+        explicitly so both compute the same log-probabilities."""
         hard = (not self.training) if hard is None else hard
         steps = self.cfg.train_steps if steps is None else steps
         x, relevance, keep = self.encode(lidar, state, sparse)
@@ -313,18 +315,23 @@ class MiniReasoner(nn.Module):
 def supervised_loss(out: dict[str, torch.Tensor], primitive: torch.Tensor,
                     path: torch.Tensor | None = None, value: torch.Tensor | None = None,
                     path_weight: float = 1.0, value_weight: float = 0.5,
-                    confidence_weight: float = 0.1) -> dict[str, torch.Tensor]:
+                    confidence_weight: float = 0.1,
+                    gate_entropy_weight: float = 0.01) -> dict[str, torch.Tensor]:
     """Deep-supervision loss for imitation: cross-entropy at every refinement step, the confidence
     head trained to predict whether that step's argmax is the label, optional path regression
     (robot-frame waypoints (B, N, 2), metres) and value regression (B,) (e.g. Monte-Carlo returns,
-    so the critic is warm-started too). Returns the parts and their sum under "loss"."""
+    so the critic is warm-started too). A small gate-entropy term pushes the soft gates towards one
+    module each, so the hard choice made at inference is close to what was trained.
+    Returns the parts and their sum under "loss"."""
     step_logits, step_conf = out["step_logits"], out["step_confidence"]
     steps = step_logits.shape[0]
     ce = sum(F.cross_entropy(step_logits[i], primitive) for i in range(steps)) / steps
     correct = (step_logits.argmax(-1) == primitive.unsqueeze(0)).to(step_conf.dtype)
     conf = F.binary_cross_entropy(step_conf.clamp(1e-6, 1 - 1e-6), correct)
-    parts = {"ce": ce, "confidence": conf}
-    total = ce + confidence_weight * conf
+    gate = out["gate"].clamp_min(1e-8)
+    gate_entropy = -(gate * gate.log()).sum(-1).mean()
+    parts = {"ce": ce, "confidence": conf, "gate_entropy": gate_entropy}
+    total = ce + confidence_weight * conf + gate_entropy_weight * gate_entropy
     if path is not None:
         parts["path"] = F.smooth_l1_loss(out["path"], path)
         total = total + path_weight * parts["path"]
