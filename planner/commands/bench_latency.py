@@ -1,8 +1,8 @@
 """`planner bench latency`: per-decision latency of every MiniReasoner variant, side by side.
 
 Variants: {mini, seed} x {sparse, dense attention} x {torch fp32, ORT fp32, ORT int8}, each a real
-exported model loaded by the real `Planner`. They are timed round-robin (decision i of every variant,
-then decision i+1, ...) in one process on one thread, so machine noise hits them alike. Every timed
+exported model loaded by the real `Planner`. They are timed round-robin in short blocks (10 decisions
+of each variant in turn, over and over) in one process on one thread, so machine noise hits them alike. Every timed
 decision runs to the refinement cap (worst case: early exit disabled) with the verifier on; we report
 the network's time ("model") and the whole `decide()` ("decide") as p50 / p99 / max.
 
@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="models/weights/mini.card.json",
                    help="trained model for the agreement (random-init mini if missing)")
     p.add_argument("--out", default="runs/bench_latency", help="directory for the JSON and PNG")
+    p.add_argument("--block", type=int, default=10,
+                   help="consecutive decisions per variant before switching to the next one")
     p.add_argument("--idle-ms", type=float, default=1.0,
                    help="idle time after each decision, as in a control loop (it also keeps a "
                         "SCHED_FIFO run, e.g. under `chrt -f 50`, clear of the kernel's RT throttling)")
@@ -113,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
     for c in configs:
         if c not in PRESETS:
             raise PlannerError(f"--configs: unknown preset {c!r} (choose from {sorted(PRESETS)})")
-    if args.decisions < 10 or args.val < 10:
-        raise PlannerError("--decisions and --val must be >= 10")
+    if args.decisions < 10 or args.val < 10 or args.block < 1:
+        raise PlannerError("--decisions and --val must be >= 10, --block >= 1")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -139,27 +141,35 @@ def run(args: argparse.Namespace) -> int:
 
     samples = {k: {m: [] for m in ("model", "decide", "model_cpu", "decide_cpu")} for k in planners}
     keys = list(planners)
-    with Progress(args.decisions, "bench latency") as progress:
-        for i in range(args.decisions):
-            s = timed[i % len(timed)]
-            lidar, state = s.lidar.reshape(1, -1), s.state.reshape(1, -1)
-            for k in keys[i % len(keys):] + keys[:i % len(keys)]:   # rotate the order too
+    block = args.block
+    rounds = -(-args.decisions // block)
+    with Progress(rounds, "bench latency") as progress:
+        for r in range(rounds):
+            order = keys[r % len(keys):] + keys[:r % len(keys)]       # rotate the order every round
+            for k in order:
                 p = planners[k]
-                w0, c0 = time.perf_counter(), time.thread_time()
-                out = p.backend.first(lidar, state)                # the network alone, to the cap
-                for _ in range(p.max_steps - 1):
-                    out = {**out, **p.backend.step(out["x"], out["z"], state)}
-                w1, c1 = time.perf_counter(), time.thread_time()
-                # Idle before each timed call, as a control loop does, so neither measurement inherits
-                # the other's scheduler debt on a loaded machine.
-                time.sleep(args.idle_ms / 1e3)
-                w2, c2 = time.perf_counter(), time.thread_time()
-                p.decide(s)                                         # the whole decision
-                w3, c3 = time.perf_counter(), time.thread_time()
-                for m, v in (("model", w1 - w0), ("model_cpu", c1 - c0), ("decide", w3 - w2),
-                             ("decide_cpu", c3 - c2)):
-                    samples[k][m].append(v * 1e3)
-                time.sleep(args.idle_ms / 1e3)
+                # A block of consecutive decisions per variant, as one model runs on a robot; the
+                # first one after switching variants only re-warms caches and is not recorded.
+                for j in range(block + 1):
+                    s = timed[(r * block + j) % len(timed)]
+                    lidar, state = s.lidar.reshape(1, -1), s.state.reshape(1, -1)
+                    w0, c0 = time.perf_counter(), time.thread_time()
+                    out = p.backend.first(lidar, state)            # the network alone, to the cap
+                    for _ in range(p.max_steps - 1):
+                        out = {**out, **p.backend.step(out["x"], out["z"], state)}
+                    w1, c1 = time.perf_counter(), time.thread_time()
+                    # Idle before each timed call, as a control loop does, so neither measurement
+                    # inherits the other's scheduler debt on a loaded machine.
+                    time.sleep(args.idle_ms / 1e3)
+                    w2, c2 = time.perf_counter(), time.thread_time()
+                    p.decide(s)                                     # the whole decision
+                    w3, c3 = time.perf_counter(), time.thread_time()
+                    time.sleep(args.idle_ms / 1e3)
+                    if j == 0 or len(samples[k]["model"]) >= args.decisions:
+                        continue
+                    for m, v in (("model", w1 - w0), ("model_cpu", c1 - c0), ("decide", w3 - w2),
+                                 ("decide_cpu", c3 - c2)):
+                        samples[k][m].append(v * 1e3)
             progress.update()
     latency = {k: {**{m: latency_stats(v) for m, v in samples[k].items()},
                    "steps": planners[k].max_steps} for k in keys}
@@ -202,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "machine": machine_info(), "threads": 1, "decisions_per_variant": args.decisions,
         "scheduling": sched_info(), "idle_ms": args.idle_ms,
-        "method": "round-robin over variants, one thread, refinement to the cap, verifier on; "
+        "method": f"round-robin over variants in blocks of {args.block} decisions (the first after a "
+                  "switch not recorded), one thread, refinement to the cap, verifier on; "
                   "model = the network's graphs alone, decide = the whole Planner.decide(); "
                   "*_cpu = thread CPU time of the same calls (excludes time the shared machine "
                   "gave to other processes)",
