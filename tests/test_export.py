@@ -83,6 +83,17 @@ def test_int8_is_close_to_fp32(model_dir):
     assert (d / "mini.int8.onnx").stat().st_size < 0.5 * (d / "mini.fp32.onnx").stat().st_size
 
 
+def test_int8_quantizes_the_reasoning_layers_only(model_dir):
+    """Encoder (token choice), gates (module choice) and heads stay fp32; attention and modules int8."""
+    for f in ("mini.int8.onnx", "mini.int8.step.onnx"):
+        nodes = onnx.load(str(model_dir / f)).graph.node
+        quantized = [n.name for n in nodes if n.op_type in ("MatMulInteger", "DequantizeLinear",
+                                                             "DynamicQuantizeMatMul", "MatMulIntegerToFloat")]
+        assert any("/reason.0/attn/" in q for q in quantized)
+        assert any("/reason.1/modules_/" in q for q in quantized)
+        assert not [q for q in quantized if not q.startswith("/reason.") or "/gate/" in q], quantized
+
+
 def test_missing_truncated_corrupt_and_mismatched_files(model_dir, tmp_path):
     d = fresh_copy(model_dir, tmp_path)
     card, _ = load_card(d)
