@@ -435,7 +435,7 @@ def _generate_once(spec: LevelSpec, level: int, seed: int, rng: np.random.Genera
     for k in range(spec.n_gap_walls):
         wx = -half + spec.size * (k + 1) / (spec.n_gap_walls + 1) + rng.uniform(-0.5, 0.5)
         gap = _q(rng.uniform(*spec.gap))
-        gc = rng.uniform(-half + 1.0 + gap / 2, half - 1.0 - gap / 2)
+        gc = rng.uniform(-half + 2.0 + gap / 2, half - 2.0 - gap / 2)   # no gaps squeezed into corners
         lo_len = _q(gc - gap / 2 + half, 0.2)          # quantised: wall bodies get reused
         hi_len = spec.size - gap - lo_len
         obstacles.append(Box(wx, -half + lo_len / 2, 0.1, lo_len / 2))
@@ -491,8 +491,9 @@ def _inside(b: Box, bounds: Sequence[float], margin: float = 0.0) -> bool:
 
 
 _SEGMENT_SAMPLES = np.linspace(0.0, 1.0, 24)[:, None]
+MOVER_CANDIDATES = 64
 # Movers keep this much room from static obstacles, so the robot can always step aside.
-MOVER_ROOM = 0.9
+MOVER_ROOM = 0.8
 
 
 def _place_movers(world: World, spec: LevelSpec, rng: np.random.Generator) -> list[Mover]:
@@ -503,26 +504,31 @@ def _place_movers(world: World, spec: LevelSpec, rng: np.random.Generator) -> li
     from scipy import ndimage
     clearance = ndimage.distance_transform_edt(~grid.occupied) * grid.resolution - grid.resolution / 2
     movers: list[Mover] = []
-    x0, y0, x1, y1 = world.bounds
+    sx, sy, gx, gy = world.start.x, world.start.y, world.goal.x, world.goal.y
+    n = MOVER_CANDIDATES
     for _ in range(spec.n_movers):
-        for _try in range(60):
-            hx = hy = _q(rng.uniform(0.2, 0.3))
-            rad = math.hypot(hx, hy)
-            t = rng.uniform(0.25, 0.75)
-            cx = world.start.x + t * (world.goal.x - world.start.x) + rng.uniform(-1.5, 1.5)
-            cy = world.start.y + t * (world.goal.y - world.start.y) + rng.uniform(-1.5, 1.5)
-            ang = rng.uniform(0, math.pi)
-            length = rng.uniform(2.5, 6.0)
-            a = (cx - math.cos(ang) * length / 2, cy - math.sin(ang) * length / 2)
-            b = (cx + math.cos(ang) * length / 2, cy + math.sin(ang) * length / 2)
-            s = _SEGMENT_SAMPLES
-            pts = np.asarray(a) + s * (np.asarray(b) - np.asarray(a))
-            r, c = grid.cell(pts[:, 0], pts[:, 1])
-            if not grid.inside(r, c).all() or (clearance[r, c] < rad + MOVER_ROOM).any():
-                continue
-            d_ends = min(np.hypot(pts[:, 0] - p.x, pts[:, 1] - p.y).min() for p in (world.start, world.goal))
-            if d_ends < 1.5 + rad:
-                continue
-            movers.append(Mover(hx, hy, a, b, float(rng.uniform(*spec.mover_speed)), float(rng.uniform())))
-            break
+        # Draw a batch of candidate segments and keep the first that fits (vectorised: generation
+        # is part of every reset).
+        half = np.round(rng.uniform(0.2, 0.3, n) / 0.05) * 0.05
+        rad = np.hypot(half, half)
+        t = rng.uniform(0.25, 0.75, n)
+        cx = sx + t * (gx - sx) + rng.uniform(-2.5, 2.5, n)
+        cy = sy + t * (gy - sy) + rng.uniform(-2.5, 2.5, n)
+        ang = rng.uniform(0, math.pi, n)
+        length = rng.uniform(2.5, 6.0, n)
+        ax, ay = cx - np.cos(ang) * length / 2, cy - np.sin(ang) * length / 2
+        bx, by = cx + np.cos(ang) * length / 2, cy + np.sin(ang) * length / 2
+        px = ax[:, None] + _SEGMENT_SAMPLES[:, 0] * (bx - ax)[:, None]       # (n, samples)
+        py = ay[:, None] + _SEGMENT_SAMPLES[:, 0] * (by - ay)[:, None]
+        r, c = grid.cell(px, py)
+        inside = grid.inside(r, c)
+        clear = np.where(inside, clearance[np.clip(r, 0, grid.shape[0] - 1), np.clip(c, 0, grid.shape[1] - 1)], 0.0)
+        ok = inside.all(axis=1) & (clear >= (rad + MOVER_ROOM)[:, None]).all(axis=1)
+        d_ends = np.minimum(np.hypot(px - sx, py - sy).min(axis=1), np.hypot(px - gx, py - gy).min(axis=1))
+        ok &= d_ends >= 1.5 + rad
+        speed, phase = rng.uniform(*spec.mover_speed, n), rng.uniform(0.0, 1.0, n)
+        if ok.any():
+            i = int(np.argmax(ok))
+            movers.append(Mover(float(half[i]), float(half[i]), (float(ax[i]), float(ay[i])),
+                                (float(bx[i]), float(by[i])), float(speed[i]), float(phase[i])))
     return movers

@@ -32,16 +32,17 @@ def _time_driver(env, policy: str, steps: int, seed: int) -> dict:
     env.reset(seed=seed)
     step_s = reset_s = 0.0
     cpu0 = time.process_time()
-    cpu_other = 0.0
+    cpu_other = step_cpu = 0.0
     resets, obstacles = [], []
     done_steps = 0
     while done_steps < steps:
         c0 = time.process_time()
         a = u.expert_action() if policy == "expert" else int(rng.integers(env.action_space.n))
         cpu_other += time.process_time() - c0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _, _, term, trunc, _ = env.step(a)
         t1 = time.perf_counter()
+        step_cpu += time.process_time() - c0
         step_s += t1 - t0
         done_steps += 1
         if term or trunc:
@@ -54,7 +55,7 @@ def _time_driver(env, policy: str, steps: int, seed: int) -> dict:
     from planner.report import latency_stats
     return {"steps_per_cpu_s": done_steps / cpu_s, "policy": policy, "steps": done_steps, "episodes": len(resets),
             "steps_per_s": done_steps / (step_s + reset_s), "step_only_steps_per_s": done_steps / step_s,
-            "step_us": 1e6 * step_s / done_steps, "reset_ms": latency_stats(resets),
+            "step_us": 1e6 * step_s / done_steps, "step_cpu_us": 1e6 * step_cpu / done_steps, "reset_ms": latency_stats(resets),
             "mean_obstacles": float(np.mean(obstacles)) if obstacles else float("nan")}
 
 
@@ -100,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("bench sim: Nav-v0 level %d, %d beams, %d steps per driver", args.level, args.beams, args.steps)
     drivers = [_time_driver(env, p, args.steps, args.seed) for p in ("expert", "random")]
     breakdown = _breakdown(env)
-    step_us = 1e6 / drivers[0]["steps_per_cpu_s"] - 1e3 * drivers[0]["reset_ms"]["mean"] * drivers[0]["episodes"] / drivers[0]["steps"]
-    breakdown["rest_of_step (python: kinematics, reward, metrics, obs)"] = max(
-        0.0, step_us - sum(v for k, v in breakdown.items() if k != "expert_action"))
+    parts = sum(v for k, v in breakdown.items() if k != "expert_action")
+    breakdown["rest of step (kinematics, reward, metrics, gym wrappers)"] = max(0.0, drivers[0]["step_cpu_us"] - parts)
+    breakdown["whole step (expert driver)"] = drivers[0]["step_cpu_us"]
     env.close()
     result = {"bench": "sim", "env": "planner/Nav-v0", "level": args.level, "beams": args.beams,
               "steps_per_s": drivers[0]["steps_per_s"], "drivers": drivers, "breakdown_us": breakdown,
