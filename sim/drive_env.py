@@ -1,4 +1,4 @@
-"""`planner/Drive-v0`: a car (planner.vehicles.CAR: bicycle kinematics, steering-angle and
+"""`planner/Drive-v0`: a car (planner.vehicles.CAR: bicycle kinematics with steering-angle, steering-rate and
 acceleration limits) on a two-lane road with parked cars, slower traffic to pass and crossing
 pedestrians (sim/roads.py), in PyBullet (DIRECT).
 
@@ -8,6 +8,7 @@ the same observation (Dict(lidar, state) built only by `planner.sensing.summariz
 the same info ("summary", "level", "world_seed"; at the end "outcome" and "metrics") and the same
 reward terms. Differences:
 - the lidar reaches 30 m (256 beams over 270 degrees) and the sensing range is 30 m;
+- the steering angle moves at most CAR.max_steer_rate (NavEnv limits acceleration and steering angle);
 - outcomes: success (the car's centre crosses the destination line x = destination_x; the goal point
   in the observation lies GOAL_BEYOND further on), collision (crash:
   PyBullet contact with a parked car, traffic, a pedestrian or a rail), out_of_road (any footprint
@@ -76,9 +77,20 @@ class DriveEnv(NavEnv):
         # Metrics (SPL, BARN opt_time) measure the drive to the destination line, not to the goal point.
         self._ref_len = min(self._ref_len, length)
         self.recorder = EpisodeRecorder(self.dt, self.vehicle.max_speed, self._ref_len, (world.start.x, world.start.y))
+        self.steer = 0.0
         return obs, info
 
     def _advance(self, v_cmd: float, w_cmd: float):
+        # Steering-rate limit (the bicycle model's front wheel turns at most max_steer_rate): turn the
+        # commanded yaw rate into a steering angle, move the wheel towards it, and hand NavEnv the yaw
+        # rate that angle gives at the speed NavEnv will reach this step (its acceleration limit).
+        veh = self.vehicle
+        v_next = self.v + min(max(v_cmd - self.v, -veh.max_accel * self.dt), veh.max_accel * self.dt)
+        target = self.steer if abs(v_cmd) < 1e-6 else veh.steer_for(v_cmd, w_cmd)
+        step = veh.max_steer_rate * self.dt
+        self.steer += min(max(target - self.steer, -step), step)
+        curvature = math.tan(self.steer) / veh.wheelbase
+        w_cmd = (v_cmd if abs(v_cmd) >= 1e-6 else v_next) * curvature
         obs, reward, terminated, truncated, info = super()._advance(v_cmd, w_cmd)
         outcome = info.get("outcome")
         if outcome in (None, "timeout", "success"):

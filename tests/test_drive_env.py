@@ -112,3 +112,20 @@ def test_expert_success_rate_at_least_95_percent():
             wins += info["outcome"] == "success"
         assert wins >= 19, (level, wins)
     e.close()
+
+
+def test_steering_rate_and_acceleration_are_limited():
+    e = DriveEnv(level=0, split="val")
+    e.reset(seed=0)
+    for _ in range(40):                      # 2 s straight ahead: 3 m/s^2 from standstill
+        e.step(FULL_AHEAD)
+    assert e.v == pytest.approx(min(CAR.max_speed, 40 * 0.05 * CAR.max_accel), abs=1e-6)
+    steer0 = e.steer
+    e.step(FULL_LEFT)                        # full lock asked: the wheel turns 0.8 rad/s * 0.05 s
+    assert e.steer - steer0 == pytest.approx(CAR.max_steer_rate * e.dt, abs=1e-9)
+    assert e.w == pytest.approx(e.v * math.tan(e.steer) / CAR.wheelbase, rel=1e-6)
+    for _ in range(14):                      # 0.55 rad of lock takes 0.69 s
+        _, _, term, _, _ = e.step(FULL_LEFT)
+        assert not term
+    assert e.steer == pytest.approx(CAR.max_steer, abs=1e-9)
+    e.close()
