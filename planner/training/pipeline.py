@@ -305,7 +305,10 @@ class Pipeline:
                    "val_split": "VAL seeds (sim.worlds.VAL_SEEDS), greedy torch policy, no verifier"}
         card = export_model(model, self.out / "final", name="mini", preset=self.cfg.model,
                             training=training, metrics=metrics)
-        files = sorted(p for p in card.parent.glob("mini.*") if not p.name.endswith(".tmp"))
+        # The same weights run with dense attention: the eval's "minireasoner-dense" ablation.
+        export_model(model, self.out / "final", name="mini-dense", preset=self.cfg.model, sparse=False,
+                     training=training, metrics=metrics)
+        files = sorted(p for p in card.parent.glob("mini*") if not p.name.endswith(".tmp"))
         self.state["export"] = {"stage": stage, "files": [str(f) for f in files]}
         if ship_to is not None:
             ship_to = Path(ship_to)
