@@ -8,8 +8,9 @@ clock; the planner copies that stamp into the TwistStamped it publishes on cmd_v
 command to the scan by stamp and subtracts. Both times come from the probe's clock, so the round trip
 needs no clock sync even when the planner runs on another host.
 
-Two targets are measured in one interleaved run (alternating blocks, so both see the same machine load):
-"planner" (the real planner node) and "floor" (a bare echo node on the same middleware: the floor).
+Two targets are measured in one run, interleaved (the floor's scans fall half a period after the
+planner's, so both see the same machine load): "planner" (the real planner node) and "floor" (a bare
+echo node on the same middleware: the floor).
 """
 from __future__ import annotations
 
@@ -41,12 +42,11 @@ KINDS = ("warmup", "steady", "burst")
 @dataclass(frozen=True)
 class HilConfig:
     """One HIL session. Validated once at the edge (CLI / node parameters)."""
-    rate_hz: float = 50.0          # steady publish rate of scan + odom
+    rate_hz: float = 50.0          # steady publish rate of scan + odometry to the planner
     count: int = 1000              # measured steady scans sent to the planner
-    floor_count: int = -1          # measured scans sent to the echo floor (-1: count // 4, at least 50)
+    floor_count: int = -1          # measured scans to the echo floor (-1: as many as the planner; 0: none)
     deadline_ms: float = 10.0      # a command later than this after its scan is a deadline miss
     warmup: int = 25               # unmeasured scans per target before measuring (model warm-up, caches)
-    block_s: float = 5.0           # planner and floor alternate in blocks of this length
     burst_size: int = 0            # extra back-to-back scans per burst (0: no bursts)
     burst_every_s: float = 5.0     # seconds between bursts
     drain_s: float = 1.0           # wait this long after the last scan for late commands
@@ -58,16 +58,13 @@ class HilConfig:
         require(self.floor_count >= -1, "floor count must be >= 0 (or -1 for the default)")
         require(self.deadline_ms > 0, "deadline must be positive")
         require(self.warmup >= 0, "warmup must be >= 0")
-        require(self.block_s > 0, "block length must be positive")
         require(self.burst_size >= 0, "burst size must be >= 0")
         require(self.burst_every_s > 0, "burst period must be positive")
         require(self.drain_s >= 0, "drain time must be >= 0")
 
     @property
     def floor_scans(self) -> int:
-        if self.floor_count >= 0:
-            return self.floor_count
-        return min(self.count, max(50, self.count // 4))
+        return self.count if self.floor_count < 0 else min(self.floor_count, self.count)
 
 
 def parse_burst(text: str) -> tuple[int, float]:
@@ -115,27 +112,25 @@ class Tick:
 
 
 def make_schedule(cfg: HilConfig) -> list[Tick]:
-    """Every scan the probe will send, in order. Steady ticks are evenly spaced at the rate across both
-    targets; planner and floor alternate in blocks; bursts add back-to-back scans at a planner tick."""
+    """Every scan the probe will send, in time order. The planner gets a steady stream at the rate (what
+    it sees on a robot); the echo floor gets its scans half a period later, while the planner is idle
+    (so both are measured side by side under the same machine load without queueing behind each other).
+    Bursts add back-to-back planner scans at a planner tick."""
     period = 1.0 / cfg.rate_hz
     n_floor = cfg.floor_scans
-    block = max(1, round(cfg.rate_hz * cfg.block_s))
-    n_blocks = max(1, math.ceil(cfg.count / block))
-    planner_sizes = [len(a) for a in np.array_split(np.arange(cfg.count), n_blocks)]
-    floor_sizes = [len(a) for a in np.array_split(np.arange(n_floor), n_blocks)]
-    seq: list[tuple[str, str]] = [("planner", "warmup")] * cfg.warmup
-    if n_floor:
-        seq += [("floor", "warmup")] * cfg.warmup
-    for n_p, n_f in zip(planner_sizes, floor_sizes):
-        seq += [("floor", "steady")] * n_f + [("planner", "steady")] * n_p
     ticks: list[Tick] = []
     next_burst = cfg.burst_every_s
-    for i, (target, kind) in enumerate(seq):
-        t = i * period
-        ticks.append(Tick(t, target, kind))
-        if cfg.burst_size and kind == "steady" and target == "planner" and t >= next_burst:
+    for j in range(cfg.warmup + cfg.count):
+        t = j * period
+        measured = j - cfg.warmup   # < 0 while warming up
+        kind = "warmup" if measured < 0 else "steady"
+        ticks.append(Tick(t, "planner", kind))
+        if cfg.burst_size and measured >= 0 and t >= next_burst:
             ticks += [Tick(t, "planner", "burst")] * cfg.burst_size
             next_burst = t + cfg.burst_every_s
+        # floor scans spread evenly over the planner periods (every period by default)
+        if n_floor and (measured < 0 or (measured + 1) * n_floor // cfg.count > measured * n_floor // cfg.count):
+            ticks.append(Tick(t + period / 2, "floor", kind))
     return ticks
 
 
@@ -150,30 +145,35 @@ class Frame:
     goal: Pose2D
 
 
-def sim_frames(n: int, level: Any = None, seed: int = 0, max_episode_steps: int = 400) -> list[Frame]:
-    """Scans and odometry from real simulator episodes (planner/Nav-v0), driven by the privileged
-    expert when the simulator offers one, else by a simple go-to-goal controller."""
+def sim_frames(n: int, level: int = 2, seed: int = 0, beams: int = 720) -> list[Frame]:
+    """Scans and odometry from real simulator episodes (planner/Nav-v0, PyBullet lidar with `beams`
+    beams over 270 degrees like a typical 2D lidar), the robot driven by the privileged expert.
+    Frames within 1 m of the goal are left out (a planner that reached its goal just stops)."""
     try:
         import gymnasium
         import sim  # noqa: F401  (registers planner/Nav-v0)
-        kwargs = {} if level is None else {"level": level}
-        env = gymnasium.make("planner/Nav-v0", **kwargs)
-    except Exception as exc:  # the simulator is another team's module; say what is missing
+        from sim.core import make_scan
+        env = gymnasium.make("planner/Nav-v0", level=level, split="test", lidar={"beams": beams})
+    except Exception as exc:  # the simulator is another module; say what is missing
         raise PlannerError(f"simulator source unavailable ({type(exc).__name__}: {exc}); "
                            "use --source mcap:PATH") from exc
     frames: list[Frame] = []
-    rng = np.random.default_rng(seed)
+    u = env.unwrapped
     episode = 0
     try:
         while len(frames) < n:
-            _, info = env.reset(seed=seed + episode)
+            env.reset(seed=seed + episode)
             episode += 1
-            for _ in range(max_episode_steps):
-                frames.append(_frame_from_env(env, info))
+            goal = u.world.goal
+            for _ in range(2000):
+                if math.hypot(u.x - goal.x, u.y - goal.y) > 1.0:
+                    # The raw scan a driver would publish at this pose (the env keeps only its summary).
+                    scan = make_scan(u.scene.ray_ranges(u.x, u.y, u.yaw), u.lidar_cfg, u.np_random, u.t)
+                    frames.append(Frame(scan, Pose2D(u.x, u.y, u.yaw), Twist2D(u.v, u.w),
+                                        Pose2D(goal.x, goal.y, goal.yaw)))
                 if len(frames) >= n:
                     break
-                action = _drive_action(env, info, rng)
-                _, _, terminated, truncated, info = env.step(action)
+                _, _, terminated, truncated, _ = env.step(u.expert_action())
                 if terminated or truncated:
                     break
     finally:
@@ -181,38 +181,14 @@ def sim_frames(n: int, level: Any = None, seed: int = 0, max_episode_steps: int 
     return frames
 
 
-def load_frames(source: str, cfg: HilConfig, topics: Topics = Topics(), pool: int = 2000) -> list[Frame]:
+def load_frames(source: str, cfg: HilConfig, topics: Topics = Topics(), pool: int = 1000) -> list[Frame]:
     """'sim' (scans from simulator episodes) or 'mcap:PATH' (a rosbag2 recording). The probe cycles
     through at most `pool` frames (pre-generated, so producing them costs nothing while measuring)."""
-    n = min(pool, cfg.count + cfg.floor_scans + 2 * cfg.warmup)
     if source == "sim":
-        return sim_frames(n)
+        return sim_frames(min(pool, cfg.count + cfg.floor_scans + 2 * cfg.warmup))
     if source.startswith("mcap:"):
         return mcap_frames(source[5:], topics.scan, topics.odom, topics.goal, limit=pool)
     raise ConfigError(f"--source must be 'sim' or 'mcap:PATH', got {source!r}")
-
-
-def _frame_from_env(env: Any, info: dict) -> Frame:
-    """The raw scan/pose/twist/goal of the simulator's current state (what a real robot would publish)."""
-    u = env.unwrapped
-    for name in ("raw_sensors", "sensors"):
-        fn = getattr(u, name, None)
-        if callable(fn):
-            scan, pose, twist, goal = fn()
-            return Frame(scan, pose, twist, goal)
-    if all(k in info for k in ("scan", "pose", "twist", "goal")):
-        return Frame(info["scan"], info["pose"], info["twist"], info["goal"])
-    summary = getattr(u, "last_summary", None) or info.get("sensor_summary")
-    raise PlannerError("the simulator does not expose its raw scan (need env.unwrapped.raw_sensors() or "
-                       f"info['scan'/'pose'/'twist'/'goal']; got summary={summary is not None})")
-
-
-def _drive_action(env: Any, info: dict, rng: np.random.Generator) -> Any:
-    u = env.unwrapped
-    expert = getattr(u, "expert_action", None)
-    if callable(expert):
-        return expert()
-    return env.action_space.sample()
 
 
 def mcap_frames(path: str | Path, scan_topic: str = "/scan", odom_topic: str = "/odom",
@@ -299,9 +275,10 @@ def _msgdef(pkg_type: str) -> str:
 
 
 def write_mcap(path: str | Path, frames: Sequence[Frame], rate_hz: float = 10.0,
-               scan_topic: str = "/scan", odom_topic: str = "/odom") -> Path:
+               scan_topic: str = "/scan", odom_topic: str = "/odom", goal_topic: str = "/goal_pose") -> Path:
     """Record frames as a rosbag2-style MCAP (ros2msg schemas, CDR messages), e.g. to replay a
-    simulator run or to build a test bag. Odometry is written just before each scan."""
+    simulator run or to build a test bag. The goal is written when it changes, odometry just before
+    each scan."""
     from mcap_ros2.writer import Writer
 
     path = Path(path)
@@ -309,9 +286,19 @@ def write_mcap(path: str | Path, frames: Sequence[Frame], rate_hz: float = 10.0,
         writer = Writer(f)
         scan_schema = writer.register_msgdef("sensor_msgs/msg/LaserScan", _msgdef("sensor_msgs/msg/LaserScan"))
         odom_schema = writer.register_msgdef("nav_msgs/msg/Odometry", _msgdef("nav_msgs/msg/Odometry"))
+        goal_schema = writer.register_msgdef("geometry_msgs/msg/PoseStamped",
+                                             _msgdef("geometry_msgs/msg/PoseStamped"))
+        goal = None
         for i, fr in enumerate(frames):
             t_ns = int(1_700_000_000e9) + int(i * 1e9 / rate_hz)
             stamp = {"sec": t_ns // 1_000_000_000, "nanosec": t_ns % 1_000_000_000}
+            if fr.goal != goal:
+                goal = fr.goal
+                writer.write_message(goal_topic, goal_schema, {
+                    "header": {"stamp": stamp, "frame_id": "odom"},
+                    "pose": {"position": {"x": goal.x, "y": goal.y, "z": 0.0},
+                             "orientation": {"x": 0.0, "y": 0.0, "z": math.sin(goal.yaw / 2),
+                                             "w": math.cos(goal.yaw / 2)}}}, log_time=t_ns, publish_time=t_ns)
             qz, qw = math.sin(fr.pose.yaw / 2), math.cos(fr.pose.yaw / 2)
             writer.write_message(odom_topic, odom_schema, {
                 "header": {"stamp": stamp, "frame_id": "odom"}, "child_frame_id": "base_link",
@@ -457,7 +444,7 @@ def analyze(rec: SessionRecord, cfg: HilConfig,
 
     report: dict[str, Any] = {"config": {
         "rate_hz": cfg.rate_hz, "count": cfg.count, "floor_count": cfg.floor_scans,
-        "deadline_ms": cfg.deadline_ms, "warmup": cfg.warmup, "block_s": cfg.block_s,
+        "deadline_ms": cfg.deadline_ms, "warmup": cfg.warmup,
         "burst_size": cfg.burst_size, "burst_every_s": cfg.burst_every_s if cfg.burst_size else None,
         "drain_s": cfg.drain_s, "soak": cfg.soak}}
 
@@ -505,17 +492,18 @@ def _kind_stats(lat: np.ndarray, deadline_ms: float) -> dict[str, Any]:
 
 
 def _jitter(rec: SessionRecord, steady: np.ndarray, recv_ns: np.ndarray, rate_hz: float) -> dict[str, float]:
-    """Latency std, and the spread of the command period: replies to consecutive scans of a block should
-    arrive one period apart; how far they do not is what a controller downstream sees."""
+    """Latency std, and how regular the command stream is: replies to consecutive scans should arrive
+    one period apart; the deviation from that is what a controller downstream sees."""
     idx = np.flatnonzero(steady)
-    lat = (recv_ns[idx] - rec.send_ns[idx]) / 1e6
     ok = recv_ns[idx] >= 0
-    consecutive = (np.diff(idx) == 1) & ok[1:] & ok[:-1]
-    periods = np.diff(recv_ns[idx])[consecutive] / 1e6
-    nominal = 1e3 / rate_hz
-    return {"latency_std_ms": float(np.std(lat[ok])) if ok.any() else math.nan,
-            "cmd_period_std_ms": float(np.std(periods)) if periods.size > 1 else math.nan,
-            "cmd_period_max_dev_ms": float(np.max(np.abs(periods - nominal))) if periods.size else math.nan}
+    lat = (recv_ns[idx] - rec.send_ns[idx])[ok] / 1e6
+    sched = np.array([rec.ticks[i].t for i in idx])
+    nominal = 1.0 / rate_hz
+    pair = ok[1:] & ok[:-1] & (np.abs(np.diff(sched) - nominal) < 1e-9)
+    dev = (np.diff(recv_ns[idx]) / 1e9 - nominal)[pair] * 1e3
+    return {"latency_std_ms": float(np.std(lat)) if lat.size else math.nan,
+            "cmd_period_std_ms": float(np.std(dev)) if dev.size > 1 else math.nan,
+            "cmd_period_max_dev_ms": float(np.max(np.abs(dev))) if dev.size else math.nan}
 
 
 def _short(stats: dict[str, float]) -> dict[str, float]:

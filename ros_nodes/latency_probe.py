@@ -141,6 +141,8 @@ class LatencyProbe(Node):
                 raise PlannerError(f"no stamped command came back from {', '.join(waiting)} within "
                                    f"{timeout_s:.0f} s (is the planner publishing TwistStamped with the scan's "
                                    "stamp? planner_node needs cmd_vel_stamped:=true)")
+            if k % max(1, int(rate_hz / 2)) == 0:
+                self._last_goal.clear()  # re-send the goal: a volatile subscriber may have joined late
             for name in waiting:
                 self._publish(name, k % len(self._frames))
             k += 1

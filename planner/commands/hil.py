@@ -11,6 +11,7 @@ import argparse
 import os
 import random
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planner-process", default="", help="... or a name in its command line")
     p.add_argument("--planner-command", default="",
                    help="command that starts the planner (default: this package's planner_node)")
+    p.add_argument("--model", default="", help="model card or directory for the started planner node "
+                   "(default: the node's shipped model)")
     p.add_argument("--planner-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="ROS parameter for the started planner node (repeatable)")
     p.add_argument("--domain-id", type=int, default=-1,
@@ -82,13 +85,19 @@ def run(args: argparse.Namespace) -> int:
         # Our own nodes talk on localhost only: no cross-talk with other users of this network.
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     session = HilSession(cfg, targets, args, out_dir)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         report = session.run()
     finally:
         session.close()
+        signal.signal(signal.SIGTERM, previous)
     from planner.hil import markdown, public
     emit(public(report), markdown(report) + f"\nFiles: {', '.join(report['outputs'].values())}\n", args.json)
     return 1 if args.check and not report["targets"]["all_met"] else 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 class HilSession:
@@ -120,6 +129,7 @@ class HilSession:
 
     def run(self) -> dict:
         import rclpy
+        from rclpy.signals import SignalHandlerOptions
 
         from planner.hil import (ResourceSampler, analyze, find_process, load_frames, make_schedule, save_outputs,
                                  start_stress)
@@ -131,6 +141,10 @@ class HilSession:
             planner_cmd = (shlex.split(args.planner_command) if args.planner_command
                            else [sys.executable, "-m", "ros_nodes.planner_node"])
             ros_args = ["--ros-args", "-p", "cmd_vel_stamped:=true"]
+            if args.model:
+                if not Path(args.model).exists():
+                    raise ConfigError(f"--model: {args.model} does not exist")
+                ros_args += ["-p", f"model_path:={Path(args.model).resolve()}"]
             for param in args.planner_param:
                 if ":=" not in param:
                     raise ConfigError(f"--planner-param wants NAME:=VALUE, got {param!r}")
@@ -145,7 +159,8 @@ class HilSession:
                 self._start("floor", [sys.executable, "-m", "ros_nodes.echo_node", "--ros-args",
                                       "-r", f"__ns:={FLOOR_NS}"])
         self.context = rclpy.Context()
-        rclpy.init(args=[], context=self.context)
+        # We own the signals (SIGTERM -> KeyboardInterrupt below), so close() always stops the nodes.
+        rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         from ros_nodes.latency_probe import LatencyProbe
         self.probe = LatencyProbe(self.targets, frames, cfg.rate_hz, context=self.context).start()
         t_start = time.monotonic()
