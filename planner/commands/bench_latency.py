@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
                     for k, v in checks.items()},
     }
     (out_dir / "bench_latency.json").write_text(to_json(result) + "\n")
-    plot(latency, out_dir / "bench_latency.png")
+    plot(latency, out_dir / "bench_latency.png", result["scheduling"])
 
     rows = [[k, v["steps"], v["model"]["p50"], v["model"]["p99"], v["model"]["max"],
              v["model_cpu"]["p50"], v["model_cpu"]["p99"], v["decide"]["p50"], v["decide"]["p99"],
@@ -256,7 +256,7 @@ def sched_info() -> str:
     return f"{name} priority {prio}, load average {load:.1f} at the end"
 
 
-def plot(latency: dict, path: Path) -> None:
+def plot(latency: dict, path: Path, note: str = "") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -270,7 +270,8 @@ def plot(latency: dict, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xticks(x, keys, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("network latency per decision (ms, log)")
-    ax.set_title("MiniReasoner latency, 1 thread, refinement to the cap (targets: mini 1 ms, seed 10 ms)")
+    ax.set_title("MiniReasoner network latency, 1 thread, refinement to the cap "
+                 f"(targets: mini 1 ms, seed 10 ms)\n{note}", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
