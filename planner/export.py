@@ -239,6 +239,10 @@ def resolve_card_path(model_path: str | Path) -> Path:
 def load_card(model_path: str | Path) -> tuple[dict, Path]:
     """Read and sanity-check the model card. Returns (card, directory)."""
     card_path = resolve_card_path(model_path)
+    if not card_path.is_file() and not card_path.is_absolute():
+        # The default "models/weights/mini.card.json" also works outside the repository root.
+        installed = Path(__file__).resolve().parent.parent / card_path
+        card_path = installed if installed.is_file() else card_path
     if not card_path.is_file():
         raise ModelLoadError(f"model card not found: {card_path} (export a model with `planner export`)")
     try:
