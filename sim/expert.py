@@ -21,11 +21,12 @@ HORIZON = 2.0          # s of look-ahead
 ROLLOUT_DT = 0.1       # s between checked poses
 COMMIT = 0.3           # s a primitive is held before the safety check assumes braking
 STATIC_MARGIN = 0.03   # m kept from static obstacles (on top of the conservative grid clearance)
-TIGHT_MARGIN = -0.03   # m, the margin used when nothing is feasible with STATIC_MARGIN
+POINT_MARGIN = 0.05    # m, perimeter-point clearance for the exact-footprint check (when wedged)
 MOVER_MARGIN = 0.15    # m kept from movers (their motion is known, but keep a buffer)
 HEADING_COST = 1.0     # per unit of (1 - cos(heading error)) w.r.t. the cost-to-go descent direction
 TIME_COST = 0.5        # per second taken to reach a rollout pose
 CHANGE_COST = 0.05     # per unit of normalised command change (smoothness)
+STALL_COST = 1.0       # added to STOP, so the expert never parks while something else is safe
 LANE_COST = 2.0        # for standing still / spinning inside a mover's lane (it will come back)
 CARROT_CELLS = 6       # grid cells ahead along the shortest path that set the desired heading
 
@@ -39,6 +40,12 @@ class Expert:
         hx, hy = vehicle.length / 2, vehicle.width / 2
         self.circle_x = np.array([-hx / 2, hx / 2])
         self.circle_r = math.hypot(hx / 2, hy)
+        corners = np.array([[hx, hy], [-hx, hy], [-hx, -hy], [hx, -hy], [hx, hy]])
+        pts = []
+        for a, b in zip(corners[:-1], corners[1:]):
+            n = max(1, int(math.ceil(np.hypot(*(b - a)) / (2 * POINT_MARGIN))))
+            pts += [a + (b - a) * k / n for k in range(n)]
+        self.perimeter = np.array(pts)
         self.steps = int(round(HORIZON / ROLLOUT_DT))
         self.times = ROLLOUT_DT * np.arange(1, self.steps + 1)
         ctg = self.plan.cost_to_go
@@ -94,13 +101,21 @@ class Expert:
         py = y + np.cumsum(v * np.sin(mid) * dt, axis=1)
         return np.stack([px, py, yaw_k], axis=-1)
 
-    def _unsafe(self, poses: np.ndarray, t: float, static_margin: float = STATIC_MARGIN) -> np.ndarray:
-        """(P, K) True where the footprint circles come too close to a static obstacle or a mover."""
+    def _unsafe(self, poses: np.ndarray, t: float, static_margin: float | None = STATIC_MARGIN) -> np.ndarray:
+        """(P, K) True where the footprint (two circles, or with static_margin=None its exact perimeter)
+        comes too close to a static obstacle, or the circles to a mover's predicted position."""
         pl = self.plan
         c, s = np.cos(poses[..., 2]), np.sin(poses[..., 2])
         cx = poses[..., 0:1] + c[..., None] * self.circle_x               # (P, K, 2)
         cy = poses[..., 1:2] + s[..., None] * self.circle_x
-        unsafe = pl.lookup(pl.clearance, cx, cy, 0.0).min(axis=-1) < self.circle_r + static_margin
+        if static_margin is None:
+            # Exact footprint: perimeter points every <= 2 * POINT_MARGIN, each kept POINT_MARGIN
+            # clear, so no obstacle can poke in between two points (used only when wedged).
+            px = poses[..., 0:1] + c[..., None] * self.perimeter[:, 0] - s[..., None] * self.perimeter[:, 1]
+            py = poses[..., 1:2] + s[..., None] * self.perimeter[:, 0] + c[..., None] * self.perimeter[:, 1]
+            unsafe = pl.lookup(pl.clearance, px, py, 0.0).min(axis=-1) < POINT_MARGIN
+        else:
+            unsafe = pl.lookup(pl.clearance, cx, cy, 0.0).min(axis=-1) < self.circle_r + static_margin
         for m in self.world.movers:
             mp = m.positions(t + self.times)                               # (K, 2)
             d = np.hypot(cx - mp[None, :, None, 0], cy - mp[None, :, None, 1]).min(axis=-1)
@@ -108,7 +123,7 @@ class Expert:
         return unsafe
 
     def scores(self, x: float, y: float, yaw: float, v: float, w: float, t: float,
-               static_margin: float = STATIC_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+               static_margin: float | None = STATIC_MARGIN) -> tuple[np.ndarray, np.ndarray]:
         """(cost per primitive, inf = infeasible; steps each primitive's braking rollout stays safe)."""
         pl, K = self.plan, self.steps
         hold = self._rollouts(x, y, yaw, v, w, brake=False)
@@ -139,6 +154,8 @@ class Expert:
         change = (np.abs(self.table[:, 0] - prev_v) / self.vehicle.max_speed
                   + np.abs(self.table[:, 1] - prev_w) / max(self.vehicle.max_yaw_rate, 1e-6))
         cost = cost + CHANGE_COST * change
+        # Standing still gains nothing: it must be the only safe option (a mover passing) to be chosen.
+        cost[STOP] += STALL_COST
         for m in self.world.movers:          # do not wait inside a mover's lane
             if _segment_distance(x, y, m.a, m.b) < self.circle_r + m.radius + 0.3:
                 cost = cost + LANE_COST * (self.table[:, 0] == 0.0)
@@ -148,10 +165,14 @@ class Expert:
 
     def act(self, x: float, y: float, yaw: float, v: float, w: float, t: float) -> int:
         cost, safe_steps = self.scores(x, y, yaw, v, w, t)
-        if not np.isfinite(cost).any():
-            # Wedged in a tight spot: the two-circle footprint is conservative at the corners, so
-            # look again with a thinner margin before giving up.
-            cost, safe_steps = self.scores(x, y, yaw, v, w, t, TIGHT_MARGIN)
+        moving = np.arange(NUM_PRIMITIVES) != STOP
+        if not np.isfinite(cost[moving]).any():
+            # Nothing but standing still passes the two-circle check: wedged in a tight spot, or
+            # waiting for a mover. The circles bulge beyond the footprint (12 cm at the nose), so
+            # look again with the exact perimeter before parking.
+            exact_cost, exact_safe = self.scores(x, y, yaw, v, w, t, None)
+            if np.isfinite(exact_cost[moving]).any() or not np.isfinite(cost).any():
+                cost, safe_steps = exact_cost, exact_safe
         if np.isfinite(cost).any():
             a = int(np.argmin(cost))
         else:
