@@ -150,6 +150,7 @@ class NavEnv(gym.Env):
         self.world = world
         self.scene.load(world)
         plan = world.planning()
+        self._grid, self._ctg = plan.grid, plan.cost_to_go
         self._ref_len = plan.reference_length
         if self.max_episode_steps is not None:
             self._limit = int(self.max_episode_steps)
@@ -203,13 +204,14 @@ class NavEnv(gym.Env):
 
     # ---- internals --------------------------------------------------------------------------------
     def _cost_to_go(self, x: float, y: float, fallback: float | None) -> float:
-        pl = self.world.planning()
-        r, c = pl.grid.cell(x, y)
-        h, w = pl.cost_to_go.shape
-        val = pl.cost_to_go[r, c] if 0 <= r < h and 0 <= c < w else math.inf
+        g = self._grid
+        r = math.floor((y - g.origin[1]) / g.resolution)
+        c = math.floor((x - g.origin[0]) / g.resolution)
+        h, w = self._ctg.shape
+        val = float(self._ctg[r, c]) if 0 <= r < h and 0 <= c < w else math.inf
         if not math.isfinite(val):
             return fallback if fallback is not None else math.hypot(x - self.world.goal.x, y - self.world.goal.y)
-        return float(val)
+        return val
 
     def _observe(self):
         raw = self.scene.ray_ranges(self.x, self.y, self.yaw)

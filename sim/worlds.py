@@ -312,7 +312,8 @@ def compute_planning(world: World, resolution: float = GRID_RESOLUTION) -> Plann
         cost = np.full((h, w), np.inf)
         pred = None
     else:
-        dist, pred = dijkstra(graph, directed=False, indices=goal_idx, return_predecessors=True)
+        # Both edge directions are in the graph already: directed=True skips a CSC conversion.
+        dist, pred = dijkstra(graph, directed=True, indices=goal_idx, return_predecessors=True)
         cost = dist.reshape(h, w)
     sr, sc = grid.cell(world.start.x, world.start.y)
     sr, sc = int(np.clip(sr, 0, h - 1)), int(np.clip(sc, 0, w - 1))

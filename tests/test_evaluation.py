@@ -54,3 +54,13 @@ def test_cli_eval_on_a_ros_map_prints_one_json_document(tmp_path):
     assert doc["planners"]["expert"]["overall"]["success"] == 1.0 and doc["split"] == "map"
     bad = subprocess.run(cmd[:3] + [str(tmp_path / "nope.yaml")] + cmd[4:], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "error" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_bench_sim_prints_one_json_document():
+    cmd = [sys.executable, "-m", "planner.cli", "bench", "sim", "--steps", "100", "--level", "1", "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["steps_per_s"] > 0 and doc["beams"] == 64
+    assert {d["policy"] for d in doc["drivers"]} == {"expert", "random"}
+    assert "lidar_rayTestBatch" in doc["breakdown_us"]

@@ -107,12 +107,13 @@ def run(args: argparse.Namespace) -> int:
     env.close()
     result = {"bench": "sim", "env": "planner/Nav-v0", "level": args.level, "beams": args.beams,
               "steps_per_s": drivers[0]["steps_per_s"], "drivers": drivers, "breakdown_us": breakdown,
-              "machine": machine_info(), "threads": 1}
+              "machine": machine_info(), "threads": 1, "load_average_1m": os.getloadavg()[0]}
     rows = [[d["policy"], d["steps"], d["episodes"], d["mean_obstacles"], d["steps_per_s"], d["steps_per_cpu_s"],
              d["step_only_steps_per_s"], d["reset_ms"]["p50"], d["reset_ms"]["p99"], d["reset_ms"]["max"]]
             for d in drivers]
     table = format_table(rows, ["driver", "steps", "episodes", "obstacles", "steps/s (incl. resets)", "steps per CPU-s",
                                 "steps/s (step only)", "reset p50 ms", "reset p99 ms", "reset max ms"])
+    table += f"\n\nload average (1 min) during the run: {result['load_average_1m']:.2f} on {os.cpu_count()} CPUs"
     table += "\n\n" + format_table([[k, v] for k, v in breakdown.items()], ["component", "us per call"])
     emit(result, table, args.json)
     return 0 if math.isfinite(result["steps_per_s"]) else 1
