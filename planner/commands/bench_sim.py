@@ -1,8 +1,9 @@
 """`planner bench sim`: Nav-v0 env steps per second on one core, and where the time goes.
 
-Two drivers, both with automatic resets counted in the timed region:
-- expert: actions from the privileged expert (computed OUTSIDE the timed region), so episodes are as
-  long as a competent policy's (what PPO sees once it drives);
+Two drivers; each first records whole episodes (reset seed + actions), then replays them timing only
+env.reset + env.step (same seeds and actions give the same trajectories), resets counted:
+- expert: the privileged expert's actions, so episodes are as long as a competent policy's (what
+  PPO sees once it drives);
 - random: uniformly random primitives (short episodes: resets weigh much more).
 Then a breakdown: each component of a step timed on its own, in the same process, on the same world.
 Throughput is reported per wall-clock second and per CPU second of this process (`steps_per_cpu_s`):
@@ -25,38 +26,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def _time_driver(env, policy: str, steps: int, seed: int) -> dict:
+def _episodes(env, policy: str, steps: int, seed: int) -> list[tuple[int, list[int]]]:
+    """(reset seed, actions) of whole episodes totalling >= steps, chosen by `policy` (untimed)."""
     import numpy as np
     u = env.unwrapped
     rng = np.random.default_rng(seed)
-    env.reset(seed=seed)
-    step_s = reset_s = 0.0
-    cpu0 = time.process_time()
-    cpu_other = step_cpu = 0.0
+    out, total, k = [], 0, seed
+    while total < steps:
+        env.reset(seed=k)
+        actions = []
+        while True:
+            a = u.expert_action() if policy == "expert" else int(rng.integers(env.action_space.n))
+            actions.append(a)
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                break
+        out.append((k, actions))
+        total += len(actions)
+        k += 1
+    return out
+
+
+def _time_driver(env, policy: str, steps: int, seed: int) -> dict:
+    """Replay recorded episodes (same seeds, same actions: the same trajectories) and time only
+    env.reset + env.step, so the policy's own work neither counts nor pollutes the caches."""
+    import numpy as np
+
+    from planner.report import latency_stats
+    u = env.unwrapped
+    episodes = _episodes(env, policy, steps, seed)
+    step_s = reset_s = step_cpu = reset_cpu = 0.0
     resets, obstacles = [], []
     done_steps = 0
-    while done_steps < steps:
-        c0 = time.process_time()
-        a = u.expert_action() if policy == "expert" else int(rng.integers(env.action_space.n))
-        cpu_other += time.process_time() - c0
+    for k, actions in episodes:
         t0, c0 = time.perf_counter(), time.process_time()
-        _, _, term, trunc, _ = env.step(a)
-        t1 = time.perf_counter()
+        env.reset(seed=k)
+        dt = time.perf_counter() - t0
+        reset_s += dt
+        reset_cpu += time.process_time() - c0
+        resets.append(dt * 1000)
+        obstacles.append(u.scene.static_count + len(u.world.movers))
+        t0, c0 = time.perf_counter(), time.process_time()
+        for a in actions:
+            env.step(a)
+        step_s += time.perf_counter() - t0
         step_cpu += time.process_time() - c0
-        step_s += t1 - t0
-        done_steps += 1
-        if term or trunc:
-            env.reset()
-            dt = time.perf_counter() - t1
-            reset_s += dt
-            resets.append(dt * 1000)
-            obstacles.append(u.scene.static_count + len(u.world.movers))
-    cpu_s = time.process_time() - cpu0 - cpu_other
-    from planner.report import latency_stats
-    return {"steps_per_cpu_s": done_steps / cpu_s, "policy": policy, "steps": done_steps, "episodes": len(resets),
-            "steps_per_s": done_steps / (step_s + reset_s), "step_only_steps_per_s": done_steps / step_s,
-            "step_us": 1e6 * step_s / done_steps, "step_cpu_us": 1e6 * step_cpu / done_steps, "reset_ms": latency_stats(resets),
-            "mean_obstacles": float(np.mean(obstacles)) if obstacles else float("nan")}
+        done_steps += len(actions)
+    return {"policy": policy, "steps": done_steps, "episodes": len(episodes),
+            "steps_per_s": done_steps / (step_s + reset_s), "steps_per_cpu_s": done_steps / (step_cpu + reset_cpu),
+            "step_only_steps_per_s": done_steps / step_s, "step_us": 1e6 * step_s / done_steps,
+            "step_cpu_us": 1e6 * step_cpu / done_steps, "reset_cpu_ms": 1e3 * reset_cpu / len(episodes),
+            "reset_ms": latency_stats(resets), "mean_obstacles": float(np.mean(obstacles))}
 
 
 def _breakdown(env, n: int = 2000) -> dict:
