@@ -202,6 +202,11 @@ def mcap_frames(path: str | Path, scan_topic: str = "/scan", odom_topic: str = "
     from ros_nodes.convert import goal_from_msg, odom_from_msg, scan_from_msg
 
     path = Path(path)
+    if path.is_dir():  # a rosbag2 folder: its one .mcap file
+        files = sorted(path.glob("*.mcap"))
+        if len(files) != 1:
+            raise PlannerError(f"{path}: expected one .mcap file in the bag folder, found {len(files)}")
+        path = files[0]
     if not path.is_file():
         raise PlannerError(f"MCAP file not found: {path}")
     frames: list[Frame] = []
@@ -375,6 +380,14 @@ class ResourceSampler:
         return self.samples
 
 
+def scheduling() -> str:
+    """How this process is scheduled: SCHED_OTHER, or SCHED_FIFO/RR with its priority."""
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
+    policy = os.sched_getscheduler(0)
+    name = names.get(policy, str(policy))
+    return name if policy == os.SCHED_OTHER else f"{name} {os.sched_getparam(0).sched_priority}"
+
+
 def find_process(pid: int | None = None, name: str | None = None) -> Any:
     """The planner process by pid, or by a name in its command line (first match, not ourselves)."""
     import psutil
@@ -395,8 +408,10 @@ def find_process(pid: int | None = None, name: str | None = None) -> Any:
 
 def start_stress(n: int) -> list[subprocess.Popen]:
     """N busy processes (pure Python spin) competing for the CPU at normal priority."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
-            for _ in range(n)]
+    def normal_priority() -> None:  # even when the probe runs SCHED_FIFO (children inherit it)
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
+                             preexec_fn=normal_priority) for _ in range(n)]
 
 
 def stop_processes(procs: Iterable[subprocess.Popen], timeout: float = 5.0) -> None:
@@ -421,9 +436,10 @@ def analyze(rec: SessionRecord, cfg: HilConfig,
     jitter; publish precision; CPU and memory; targets. Only the first reply to a scan counts; replies
     whose stamp the probe never sent are counted as `unmatched`."""
     n = len(rec.ticks)
-    targets = np.array([t.target for t in rec.ticks])
+    sent = rec.send_ns >= 0   # the probe skips ticks it could not send within a period (probe starved)
+    targets = np.where(sent, [t.target for t in rec.ticks], "skipped")
     kinds = np.array([t.kind for t in rec.ticks])
-    index = {int(s): i for i, s in enumerate(rec.stamps)}
+    index = {int(s): i for i, s in enumerate(rec.stamps) if sent[i]}
     latency_ms = np.full(n, np.nan)
     recv_ns = np.full(n, -1, dtype=np.int64)
     duplicates = {t: 0 for t in TARGETS}
@@ -464,8 +480,10 @@ def analyze(rec: SessionRecord, cfg: HilConfig,
 
     # How precisely the probe kept its schedule (a late publish is the probe's fault, not the planner's).
     lateness_ms = (rec.send_ns - rec.t0_ns) / 1e6 - np.array([t.t for t in rec.ticks]) * 1e3
-    steady_all = kinds != "burst"
+    steady_all = (kinds != "burst") & sent
     report["publish"] = {"lateness_ms": _short(latency_stats(lateness_ms[steady_all])),
+                         "skipped": {t: int(((~sent) & np.array([x.target == t for x in rec.ticks])
+                                             & (kinds != "warmup")).sum()) for t in TARGETS},
                          "period_std_ms": float(np.std(np.diff(rec.send_ns[steady_all]) / 1e6))
                          if steady_all.sum() > 2 else math.nan,
                          "duration_s": (rec.end_ns - rec.t0_ns) / 1e9 if rec.end_ns else math.nan}
@@ -588,7 +606,8 @@ def markdown(report: dict[str, Any]) -> str:
               f"{jit['cmd_period_std_ms']:.3f} ms (max deviation {jit['cmd_period_max_dev_ms']:.3f} ms)",
               f"- probe publish lateness: p50 {pub['lateness_ms']['p50']:.3f} ms, p99 "
               f"{pub['lateness_ms']['p99']:.3f} ms, max {pub['lateness_ms']['max']:.3f} ms "
-              f"(period std {pub['period_std_ms']:.3f} ms)"]
+              f"(period std {pub['period_std_ms']:.3f} ms; skipped because the probe was starved: "
+              f"{sum(pub['skipped'].values())})"]
     for name, res in report["resources"].items():
         if res:
             lines.append(f"- {name} process: CPU p50 {res['cpu_percent']['p50']:.0f}% max "
@@ -609,7 +628,9 @@ def write_csv(path: Path, rec: SessionRecord, report: dict[str, Any]) -> None:
         w = csv.writer(f)
         w.writerow(["seq", "target", "kind", "t_sched_s", "t_sent_s", "stamp_ns", "latency_ms"])
         for i, t in enumerate(rec.ticks):
-            w.writerow([i, t.target, t.kind, f"{t.t:.6f}", f"{(rec.send_ns[i] - rec.t0_ns) / 1e9:.6f}",
+            skipped = rec.send_ns[i] < 0
+            w.writerow([i, t.target, "skipped" if skipped else t.kind, f"{t.t:.6f}",
+                        "" if skipped else f"{(rec.send_ns[i] - rec.t0_ns) / 1e9:.6f}",
                         int(rec.stamps[i]), "" if math.isnan(lat[i]) else f"{lat[i]:.4f}"])
 
 
@@ -624,7 +645,7 @@ def plot(path: Path, rec: SessionRecord, report: dict[str, Any],
     lat = report["_latency_ms"]
     deadline = report["config"]["deadline_ms"]
     t_sent = (rec.send_ns - rec.t0_ns) / 1e9
-    targets = np.array([t.target for t in rec.ticks])
+    targets = np.where(rec.send_ns >= 0, [t.target for t in rec.ticks], "skipped")
     kinds = np.array([t.kind for t in rec.ticks])
     colors = {"planner": "tab:blue", "floor": "tab:gray"}
     fig, (ax_h, ax_t) = plt.subplots(2, 1, figsize=(10, 8))

@@ -18,6 +18,8 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan
 
+from ros_nodes import convert
+
 
 class EchoNode(Node):
     def __init__(self, **kwargs):
@@ -39,21 +41,11 @@ class EchoNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    from rclpy.experimental import EventsExecutor
-
-    rclpy.init(args=args if args is not None else sys.argv)
+    convert.init_ros(args)
     node = EchoNode()
-    # EventsExecutor: ~24 us per queued message vs ~200 us for SingleThreadedExecutor (NOTES.md).
-    # Its spin() busy-waits here (~30% of a core while idle, measured); spin_once(timeout) sleeps.
-    executor = EventsExecutor()
-    executor.add_node(node)
     try:
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.5)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
+        convert.spin(node)   # EventsExecutor in spin_once slices (its spin() misbehaves here, see convert)
     finally:
-        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -25,7 +25,7 @@ from sensor_msgs.msg import LaserScan
 
 from planner.errors import PlannerError
 from planner.hil import Frame, SessionRecord, Tick, Topics
-from ros_nodes.convert import goal_msg, odom_msg, scan_msg, sec_to_stamp
+from ros_nodes.convert import goal_msg, init_ros, odom_msg, scan_msg, sec_to_stamp
 
 SPIN_NS = 300_000  # the last 0.3 ms before a publish is spent spinning on the clock, not sleeping
 
@@ -47,6 +47,7 @@ class LatencyProbe(Node):
         # Messages are built once; only their stamps change while publishing.
         zero = sec_to_stamp(0.0)
         self._frames = list(frames)
+        self._rate_hz = rate_hz
         self._scan_msgs = [scan_msg(f.scan.ranges, f.scan.angle_min, f.scan.angle_increment, f.scan.range_min,
                                     f.scan.range_max, zero, f.scan.frame_id, scan_time=1.0 / rate_hz)
                            for f in self._frames]
@@ -153,13 +154,16 @@ class LatencyProbe(Node):
 
     def run(self, ticks: Sequence[Tick], drain_s: float = 1.0,
             progress: Callable[[int], None] | None = None, progress_every: int = 50) -> SessionRecord:
-        """Publish every tick at its scheduled time, then wait drain_s for late replies."""
+        """Publish every tick at its scheduled time, then wait drain_s for late replies. A tick the probe
+        could not send within one period of its time (the probe itself was starved of CPU) is skipped
+        (send time -1) rather than sent late in a catch-up burst the planner never asked for."""
         n = len(ticks)
         when_ns = np.array([round(t.t * 1e9) for t in ticks], dtype=np.int64)
         send_ns = np.zeros(n, dtype=np.int64)
         stamps = np.zeros(n, dtype=np.int64)
         n_frames = len(self._frames)
         clock = time.perf_counter_ns
+        skip_ns = int(1e9 / self._rate_hz)
         t0 = clock() + 50_000_000
         for i, tick in enumerate(ticks):
             target_ns = t0 + int(when_ns[i])
@@ -168,6 +172,9 @@ class LatencyProbe(Node):
                 time.sleep((ahead - SPIN_NS) / 1e9)
             while clock() < target_ns:
                 pass
+            if clock() - target_ns > skip_ns:
+                send_ns[i] = -1
+                continue
             stamps[i], send_ns[i] = self._publish(tick.target, i % n_frames)
             if progress is not None and (i + 1) % progress_every == 0:
                 progress(progress_every)
@@ -177,15 +184,28 @@ class LatencyProbe(Node):
         return SessionRecord(list(ticks), send_ns, stamps, t0, replies, end)
 
 
+def measure(probe: LatencyProbe, cfg, watched: dict, progress: Callable[[int], None] | None = None):
+    """The measured part, shared by `planner hil` and this node's main: sample the watched processes'
+    CPU and memory while publishing the schedule, then analyse. Returns (record, samples, report)."""
+    from planner.hil import ResourceSampler, analyze, make_schedule
+
+    sampler = ResourceSampler(watched, every_s=1.0 if cfg.soak else 0.5).start()
+    try:
+        rec = probe.run(make_schedule(cfg), cfg.drain_s, progress=progress,
+                        progress_every=max(1, int(cfg.rate_hz)))
+    finally:
+        samples = sampler.stop()
+    return rec, samples, analyze(rec, cfg, samples)
+
+
 def main(args: list[str] | None = None) -> int:
     """Stand-alone probe (e.g. on the robot's network): parameters mirror `planner hil` options."""
     import json
     from pathlib import Path
 
-    from planner.hil import (HilConfig, ResourceSampler, analyze, find_process, load_frames, make_schedule,
-                             markdown, save_outputs)
+    from planner.hil import HilConfig, find_process, load_frames, markdown, save_outputs
 
-    rclpy.init(args=args if args is not None else sys.argv)
+    init_ros(args)   # no rclpy signal handlers: Ctrl-C stops the publish loop with KeyboardInterrupt
     params = Node("latency_probe_params")
     declared = {"rate_hz": 50.0, "count": 1000, "floor_count": -1, "deadline_ms": 10.0, "source": "sim",
                 "scan_topic": "/scan", "odom_topic": "/odom", "goal_topic": "/goal_pose",
@@ -207,17 +227,16 @@ def main(args: list[str] | None = None) -> int:
         probe.wait_for_discovery(p["startup_timeout_s"])
         probe.wait_for_replies(cfg.rate_hz, p["startup_timeout_s"])
         proc = find_process(p["planner_pid"] or None, p["planner_process"] or None)
-        sampler = ResourceSampler({"planner": proc} if proc else {}).start()
-        rec = probe.run(make_schedule(cfg), cfg.drain_s)
-        samples = sampler.stop()
+        rec, samples, report = measure(probe, cfg, {"planner": proc} if proc else {})
         probe.stop()
-        report = analyze(rec, cfg, samples)
         save_outputs(Path(p["out_dir"]), rec, report, samples)
         sys.stdout.write(markdown(report))
         sys.stderr.write(json.dumps(report["outputs"]) + "\n")
     except PlannerError as exc:
         sys.stderr.write(f"latency_probe: error: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        return 130
     finally:
         rclpy.try_shutdown()
     return 0

@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the node's shipped model)")
     p.add_argument("--planner-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="ROS parameter for the started planner node (repeatable)")
+    p.add_argument("--rt-priority", type=int, default=0, metavar="P",
+                   help="run the probe and the started nodes SCHED_FIFO at priority P (1-99), as a robot's "
+                        "control loop runs (stress processes stay normal); 0: leave as is")
     p.add_argument("--domain-id", type=int, default=-1,
                    help="ROS_DOMAIN_ID (default: a random isolated one when starting nodes)")
     p.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the nodes")
@@ -84,6 +87,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.attach:
         # Our own nodes talk on localhost only: no cross-talk with other users of this network.
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    if args.rt_priority:
+        if not 1 <= args.rt_priority <= 99:
+            raise ConfigError("--rt-priority must be in [1, 99]")
+        try:  # the started nodes inherit it
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
+        except OSError as exc:
+            raise ConfigError(f"--rt-priority: cannot switch to SCHED_FIFO ({exc}); needs CAP_SYS_NICE") from exc
     session = HilSession(cfg, targets, args, out_dir)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -131,8 +141,7 @@ class HilSession:
         import rclpy
         from rclpy.signals import SignalHandlerOptions
 
-        from planner.hil import (ResourceSampler, analyze, find_process, load_frames, make_schedule, save_outputs,
-                                 start_stress)
+        from planner.hil import find_process, load_frames, make_schedule, save_outputs, scheduling, start_stress
         from planner.report import Progress, log, machine_info
         cfg, args = self.cfg, self.args
         frames = load_frames(args.source, cfg, self.targets["planner"])
@@ -150,10 +159,9 @@ class HilSession:
                     raise ConfigError(f"--planner-param wants NAME:=VALUE, got {param!r}")
                 ros_args += ["-p", param]
             t = self.targets["planner"]
-            for default, topic in zip(("/scan", "/odom", "/goal_pose", "/cmd_vel"),
-                                      (t.scan, t.odom, t.goal, t.cmd_vel)):
-                if topic != default:
-                    ros_args += ["-r", f"{default}:={topic}"]
+            for name, topic in zip(("scan", "odom", "goal_pose", "cmd_vel"), (t.scan, t.odom, t.goal, t.cmd_vel)):
+                if topic != "/" + name:   # the planner node's topic names are relative
+                    ros_args += ["-r", f"{name}:={topic}"]
             self._start("planner", planner_cmd + ros_args)
             if "floor" in self.targets:
                 self._start("floor", [sys.executable, "-m", "ros_nodes.echo_node", "--ros-args",
@@ -161,7 +169,7 @@ class HilSession:
         self.context = rclpy.Context()
         # We own the signals (SIGTERM -> KeyboardInterrupt below), so close() always stops the nodes.
         rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        from ros_nodes.latency_probe import LatencyProbe
+        from ros_nodes.latency_probe import LatencyProbe, measure
         self.probe = LatencyProbe(self.targets, frames, cfg.rate_hz, context=self.context).start()
         t_start = time.monotonic()
         self.probe.wait_for_discovery(args.startup_timeout, self._alive)
@@ -179,18 +187,14 @@ class HilSession:
                 log.warning("no --planner-pid/--planner-process: planner CPU and memory not reported")
         watched["probe"] = os.getpid()
         conditions = {"loadavg_before": round(os.getloadavg()[0], 2), "stress_processes": args.stress,
+                      "scheduling": scheduling(),
                       "source": args.source, "attach": bool(args.attach),
                       "ros_domain_id": int(os.environ.get("ROS_DOMAIN_ID", "0"))}
         if args.stress:
             self.stress = start_stress(args.stress)
-        ticks = make_schedule(cfg)
-        sampler = ResourceSampler(watched, every_s=1.0 if cfg.soak else 0.5).start()
-        with Progress(len(ticks), "hil") as progress:
-            rec = self.probe.run(ticks, cfg.drain_s, progress=progress.update,
-                                 progress_every=max(1, int(cfg.rate_hz)))
-        samples = sampler.stop()
+        with Progress(len(make_schedule(cfg)), "hil") as progress:
+            rec, samples, report = measure(self.probe, cfg, watched, progress.update)
         conditions["loadavg_after"] = round(os.getloadavg()[0], 2)
-        report = analyze(rec, cfg, samples)
         report["conditions"] = conditions
         report["machine"] = machine_info()
         self._check_processes(report)
