@@ -154,3 +154,15 @@ def test_on_a_pybullet_scan_the_verified_command_does_not_crash():
     env.close()
     assert outcomes["raw"][0] == "collision"
     assert outcomes["verified"][0] != "collision" and "corrected" in outcomes["verified"][1]
+
+
+def test_bench_verifier_prints_one_json_document(capsys):
+    import json
+    from planner.cli import main
+    assert main(["bench", "verifier", "--summaries", "10", "--repeats", "1", "--beams", "360", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for env in ("nav", "drive"):
+        r = result["results"][env]
+        assert r["summaries"] == 10 and r["points_per_scan"]["max"] > 0
+        for call in ("clearances", "verify_expert", "verify_random", "dwa_act"):
+            assert r["wall_ms"][call]["count"] == 10 and r["cpu_ms"][call]["p50"] > 0
