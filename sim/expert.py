@@ -26,6 +26,8 @@ MOVER_MARGIN = 0.15    # m kept from movers (their motion is known, but keep a b
 HEADING_COST = 1.0     # per unit of (1 - cos(heading error)) w.r.t. the cost-to-go descent direction
 TIME_COST = 0.5        # per second taken to reach a rollout pose
 CHANGE_COST = 0.05     # per unit of normalised command change (smoothness)
+ROOM = 0.15            # m of free space around the footprint circles below which ROOM_COST applies
+ROOM_COST = 1.0        # at zero room (linear in between)
 STALL_COST = 1.0       # added to STOP, so the expert never parks while something else is safe
 LANE_COST = 2.0        # for standing still / spinning inside a mover's lane (it will come back)
 CARROT_CELLS = 6       # grid cells ahead along the shortest path that set the desired heading
@@ -146,6 +148,11 @@ class Expert:
         dy = np.where(near, (gy - hy) / np.maximum(goal_d, 1e-6), dy)
         herr = 1.0 - (np.cos(hyaw) * dx + np.sin(hyaw) * dy)
         per_pose = ctg + HEADING_COST * herr + TIME_COST * self.times[None, :]
+        # Soft clearance: prefer poses with some room (straight, centred approaches to gaps).
+        c, s = np.cos(hyaw), np.sin(hyaw)
+        room = pl.lookup(pl.clearance, hx[..., None] + c[..., None] * self.circle_x,
+                         hy[..., None] + s[..., None] * self.circle_x, 0.0).min(axis=-1) - self.circle_r
+        per_pose = per_pose + ROOM_COST * np.clip((ROOM - room) / ROOM, 0.0, 1.0)
         per_pose = np.where(goal_d < 0.3, -1000.0 + self.times[None, :], per_pose)
         k_idx = np.arange(K)[None, :]
         per_pose = np.where(k_idx < np.maximum(safe_hold, 1)[:, None], per_pose, np.inf)
