@@ -53,6 +53,8 @@ def yaw_from_quaternion(q: Quaternion) -> float:
 
 
 def quaternion_from_yaw(yaw: float) -> Quaternion:
+    if not math.isfinite(yaw):
+        return Quaternion(x=0.0, y=0.0, z=math.nan, w=math.nan)
     return Quaternion(x=0.0, y=0.0, z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0))
 
 

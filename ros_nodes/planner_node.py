@@ -328,7 +328,7 @@ class PlannerNode(LifecycleNode):
                                  self.cfg.safety_distance)
         if why:
             self.guard_stops += 1
-            self.get_logger().warn(f"safety guard: {why}; stopping", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"safety guard: {why}; stopping", throttle_duration_sec=2.0)
             decision = Decision(v=v, w=w, path=decision.path, status="fallback", reason=f"safety guard: {why}",
                                 primitive=decision.primitive, confidence=decision.confidence,
                                 latency_ms=decision.latency_ms, refine_steps=decision.refine_steps)
@@ -363,7 +363,7 @@ class PlannerNode(LifecycleNode):
     def on_goal(self, msg: PoseStamped) -> None:
         """A new goal replaces the old one. A goal we cannot use clears the old one too (stop, say why)."""
         if not self.active:
-            self.get_logger().warn("goal ignored: the node is not active", throttle_duration_sec=2.0)
+            self.get_logger().warning("goal ignored: the node is not active", throttle_duration_sec=2.0)
             return
         try:
             frame = msg.header.frame_id.lstrip("/")
@@ -507,7 +507,7 @@ class PlannerNode(LifecycleNode):
         if count:
             self.input_problems += 1
         self.last_problem = message
-        self.get_logger().warn(message, throttle_duration_sec=2.0)
+        self.get_logger().warning(message, throttle_duration_sec=2.0)
 
     def _diag_period(self) -> float:
         return self.cfg.diagnostics_period_s if self.cfg else NodeConfig.diagnostics_period_s

@@ -178,7 +178,7 @@ class SimNode(Node):
     def on_cmd(self, msg: Twist | TwistStamped) -> None:
         cmd = convert.command_from_msg(msg)
         if not (math.isfinite(cmd.v) and math.isfinite(cmd.w)):
-            self.get_logger().warn(f"non-finite command ({cmd.v}, {cmd.w}) ignored", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"non-finite command ({cmd.v}, {cmd.w}) ignored", throttle_duration_sec=2.0)
             return
         self.cmd, self.cmd_time = cmd, self.sim_time
         if self._awaiting is not None and isinstance(msg, TwistStamped) and \
