@@ -250,15 +250,8 @@ def render_topdown(world: World, pose: Pose2D, vehicle: VehicleSpec, *, t: float
         corners = [(x + c * ax - s * ay, y + s * ax + c * ay) for ax, ay in ((hx, hy), (-hx, hy), (-hx, -hy), (hx, -hy))]
         d.polygon([px(*q) for q in corners], fill=fill)
 
-    if world.grid is not None and world.grid.occupied.any():
-        g = world.grid
-        rr, cc = np.nonzero(g.occupied)
-        for r, c in zip(rr, cc):
-            box((g.origin[0] + (c + 0.5) * g.resolution, g.origin[1] + (r + 0.5) * g.resolution,
-                 g.resolution / 2, g.resolution / 2, 0.0), (90, 90, 90))
-    else:
-        for b in world.static_boxes():
-            box(b, (90, 90, 90))
+    for b in world.static_boxes():      # ROS maps too: their occupied cells are merged into boxes
+        box(b, (90, 90, 90))
     for mv in world.movers:
         mx, my = mv.positions(t)
         d.line([px(*mv.a), px(*mv.b)], fill=(255, 210, 160), width=1)
