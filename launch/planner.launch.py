@@ -24,10 +24,12 @@ def _nodes(context):
     planner_overrides = {"use_sim_time": use_sim}
     if model:  # only when given: otherwise model_path from params_file applies
         planner_overrides["model_path"] = model
+    scenario = LaunchConfiguration("scenario").perform(context)
+    if use_sim and scenario.startswith("drive"):
+        planner_overrides["vehicle"] = "car"   # Drive scenarios simulate the car
     nodes = [Node(package="planner", executable="planner_node", name="planner_node", output="screen",
                   parameters=[params_file, planner_overrides], respawn=True, respawn_delay=2.0)]
     if use_sim:
-        scenario = LaunchConfiguration("scenario").perform(context)
         nodes.append(Node(package="planner", executable="sim_node", name="sim_node", output="screen",
                           parameters=[params_file, {"scenario": scenario}], respawn=True, respawn_delay=2.0))
     return nodes

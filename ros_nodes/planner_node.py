@@ -226,8 +226,8 @@ class PlannerNode(LifecycleNode):
         self.destroy_timer(self._diag_timer)
         self._diag_timer = self.create_timer(self._diag_period(), self.publish_diagnostics, clock=self._steady)
         self.get_logger().info(
-            f"configured: model {self.cfg.model_path or shipped_model()} backend "
-            f"{self.planner.backend_name}, vehicle {self.cfg.vehicle}, "
+            f"configured: model {self.model_name()} backend {self.planner.backend_name}, "
+            f"vehicle {self.cfg.vehicle}, "
             f"cmd_vel type {cmd_type.__name__}, goal frames {list(self.cfg.goal_frames)}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -450,7 +450,7 @@ class PlannerNode(LifecycleNode):
         total = latency_stats(self._latency_total_ms)
         values = {
             "state": self.state if not self.error else "unconfigured",
-            "model": (self.cfg.model_path or "(shipped)") if self.cfg else "none",
+            "model": self.model_name(),
             "backend": self.cfg.backend if self.cfg else "none",
             "goal": "none" if self._goal is None else f"({self._goal.x:.2f}, {self._goal.y:.2f})",
             "goal_reached": self._goal_reached,
@@ -469,6 +469,13 @@ class PlannerNode(LifecycleNode):
         self._decide_ms.clear()
         self._diag_pub.publish(convert.diagnostics_msg(DIAGNOSTIC_NAME, self.get_name(), level, message,
                                                        values, self._now_stamp()))
+
+    def model_name(self) -> str:
+        if self.cfg is None:
+            return "none"
+        if self.cfg.backend == "dwa":
+            return "none (dwa baseline)"
+        return self.cfg.model_path or shipped_model()
 
     def health(self) -> tuple[str, str]:
         if self.error:

@@ -45,7 +45,7 @@ class SimNodeConfig:
     map_start: tuple[float, ...] = (0.0, 0.0, 0.0)   # map scenarios: start x, y, yaw
     map_goal: tuple[float, ...] = (1.0, 0.0)         # map scenarios: goal x, y
     rate_hz: float = 20.0                # control rate (simulated)
-    lidar_beams: int = 271               # simulated lidar beams over 270 deg (1 deg); 0 = the env's default
+    lidar_beams: int = 271               # Nav/map lidar beams over 270 deg (1 deg); 0 = the env's default
     speed: float = 1.0                   # simulated seconds per wall second
     lockstep: bool = False               # wait for the command answering each scan (cmd_vel_stamped)
     lockstep_timeout_s: float = 0.5      # wall s to wait for that command before stepping anyway
@@ -95,7 +95,7 @@ def make_env(cfg: SimNodeConfig):
     import sim  # noqa: F401  (registers planner/Nav-v0 and planner/Drive-v0)
     sc = parse_scenario(cfg.scenario)
     kwargs: dict[str, Any] = {"control_hz": cfg.rate_hz}
-    if cfg.lidar_beams:
+    if cfg.lidar_beams and sc["kind"] != "drive":   # Drive-v0 has its own long-range car lidar
         kwargs["lidar"] = {"beams": cfg.lidar_beams}
     if sc["kind"] == "map":
         from sim.maps import load_ros_map

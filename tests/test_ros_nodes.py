@@ -215,3 +215,27 @@ def test_demo_with_the_shipped_model(tmp_path):
     doc = json.loads(out.stdout)
     assert doc["outcome"] in ("reached", "collided", "timeout", "out_of_road")
     assert doc["planner"]["decisions"] > 0 and doc["episode"]["episode"] == 1
+
+
+def test_demo_prints_the_simulators_outcome_as_one_json_document(tmp_path):
+    """`planner demo --json` end to end (an untrained model: the outcome is whatever really happened)."""
+    from planner.export import export_untrained
+    card = export_untrained(tmp_path / "model")
+    out = subprocess.run([sys.executable, "-m", "planner.cli", "demo", "--json", "--scenario", f"nav:0:{SEED}",
+                          "--model", str(card), "--speed", "4", "--timeout", "90", "--domain-id", str(domain_id())],
+                         capture_output=True, text=True, timeout=150, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    assert doc["outcome"] in ("reached", "collided", "timeout") and doc["timed_out"] is False
+    assert doc["episode"]["outcome"] == doc["outcome"] and doc["episode"]["seed"] == SEED
+    assert doc["planner"]["model"] == str(card) and doc["planner"]["backend"] == "onnx-int8"
+    assert doc["planner"]["decisions"] > 10 and doc["planner"]["latency_p50_ms_total"] > 0
+    assert doc["goal_status"]["state"] in ("active", "reached")
+
+
+def test_demo_with_a_missing_model_fails_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "planner.cli", "demo", "--model", str(tmp_path / "none.card.json"),
+                          "--timeout", "60", "--domain-id", str(domain_id())],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines()[-1].startswith("planner demo: error: planner_node: model failed to load")

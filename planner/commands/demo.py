@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         launcher.start()
         launcher.run(until=lambda: (watcher.spin_once() or bool(watcher.planner_error)
                                    or time.monotonic() - t0 > args.timeout), poll_s=0.0)
+        if watcher.outcome is not None:   # the planner's figures up to the end of the episode
+            n = watcher.diagnostics_seen
+            end = time.monotonic() + 3.0
+            while watcher.diagnostics_seen == n and time.monotonic() < end:
+                watcher.spin_once()
     finally:
         launcher.stop()
         watcher.close()
@@ -106,6 +111,7 @@ class Watcher:
         self.outcome: dict | None = None
         self.planner: dict = {}
         self.planner_error = ""
+        self.diagnostics_seen = 0
         self.goal_status: dict | None = None
         self._diag_name = DIAGNOSTIC_NAME
         self.node.create_subscription(String, "sim/outcome", self._on_outcome, latched)
@@ -133,6 +139,7 @@ class Watcher:
         if found is None:
             return
         level, message, values = found
+        self.diagnostics_seen += 1
         self.planner = {"level": level, "message": message, **{k: _number(v) for k, v in values.items()}}
         if level == "ERROR" and values.get("state") == "unconfigured":
             self.planner_error = message

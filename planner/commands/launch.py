@@ -32,6 +32,7 @@ ARGUMENTS = {
     "params_file": ("", "ROS parameters YAML for planner_node and sim_node (default: config/planner.yaml)"),
 }
 RESPAWN_DELAY_S = 2.0
+CONFIG_ERROR_EXIT = 2     # a node that exits with this reported a configuration error: not respawned
 STOP_GRACE_S = 5.0
 log = logging.getLogger("planner.launch")
 
@@ -95,6 +96,8 @@ def node_commands(values: dict[str, str]) -> dict[str, list[str]]:
                "--params-file", str(params_file), "-p", f"use_sim_time:={'true' if use_sim else 'false'}"]
     if values["model"]:
         planner += ["-p", f"model_path:={values['model']}"]
+    if use_sim and values["scenario"].startswith("drive"):
+        planner += ["-p", "vehicle:=car"]   # Drive scenarios simulate the car
     commands = {"planner_node": planner}
     if use_sim:
         commands["sim_node"] = [sys.executable, "-m", "ros_nodes.sim_node", "--ros-args",
@@ -122,6 +125,7 @@ class Launcher:
         self.procs: dict[str, subprocess.Popen] = {}
         self.respawns: dict[str, int] = {name: 0 for name in commands}
         self._due: dict[str, float] = {}
+        self.failed: dict[str, int] = {}
         self.stopping = False
 
     def start(self) -> None:
@@ -140,6 +144,8 @@ class Launcher:
         for name, proc in list(self.procs.items()):
             if self.stopping:
                 return
+            if name in self.failed:
+                continue
             if name in self._due:
                 if now >= self._due[name]:
                     del self._due[name]
@@ -149,8 +155,10 @@ class Launcher:
             code = proc.poll()
             if code is None:
                 continue
-            if not self.respawn:
-                log.error("%s exited with code %s", name, code)
+            if not self.respawn or code == CONFIG_ERROR_EXIT:
+                # exit code 2 = a configuration error reported by the node: restarting cannot fix it
+                log.error("%s exited with code %s%s", name, code, "" if self.respawn else " (not respawned)")
+                self.failed[name] = code
                 continue
             log.warning("%s exited with code %s: respawning in %.0f s", name, code, RESPAWN_DELAY_S)
             self._due[name] = now + RESPAWN_DELAY_S
@@ -158,7 +166,8 @@ class Launcher:
     def run(self, until: Callable[[], bool] = lambda: False, poll_s: float = 0.1) -> None:
         while not until():
             self.poll()
-            if not self.respawn and all(p.poll() is not None for p in self.procs.values()):
+            if all(p.poll() is not None for p in self.procs.values()) and \
+                    (not self.respawn or len(self.failed) == len(self.procs)):
                 return
             time.sleep(poll_s)
 
@@ -216,4 +225,7 @@ def run(args: argparse.Namespace) -> int:
         codes = launcher.stop()
         signal.signal(signal.SIGTERM, previous)
     log.info("stopped: %s", ", ".join(f"{k} exit {v}" for k, v in codes.items()))
+    if launcher.failed:
+        raise ConfigError("; ".join(f"{name} exited with a configuration error (exit {code}), see above"
+                                    for name, code in launcher.failed.items()))
     return 0
