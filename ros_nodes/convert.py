@@ -193,15 +193,14 @@ _stop_requested = []
 
 
 def init_ros(args: list[str] | None) -> None:
-    """rclpy.init without its signal handlers: Ctrl-C / SIGTERM end `spin` between callbacks, so a
-    node can still publish (a zero command) before the context goes away."""
+    """rclpy.init without its signal handlers (which shut the context down at once): Ctrl-C raises
+    KeyboardInterrupt as in plain Python, and inside `spin` Ctrl-C / SIGTERM end the loop between
+    callbacks, so a node can still publish (a zero command) before the context goes away."""
     import sys
 
     import rclpy
     from rclpy.signals import SignalHandlerOptions
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: _stop_requested.append(signum))
 
 
 def spin(node) -> None:
@@ -214,6 +213,8 @@ def spin(node) -> None:
     import rclpy
     from rclpy.executors import ExternalShutdownException
     from rclpy.experimental import EventsExecutor
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: _stop_requested.append(signum))
     executor = EventsExecutor(context=node.context)
     executor.add_node(node)
     try:

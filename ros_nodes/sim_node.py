@@ -52,6 +52,7 @@ class SimNodeConfig:
     cmd_vel_stamped: bool = False        # command type followed
     cmd_timeout_s: float = 0.5           # simulated s without a command -> brake
     publish_goal: bool = True            # publish the scenario's goal on goal_pose
+    wait_for_planner: bool = True        # hold the world still until something publishes on cmd_vel
     episodes: int = 1                    # episodes to run, 0 = forever; then hold still
     odom_frame: str = "odom"
     base_frame: str = "base_link"
@@ -129,7 +130,7 @@ class SimNode(Node):
         latched = QoSProfile(depth=10, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
         self.outcome_pub = self.create_publisher(String, "sim/outcome", latched)
         cmd_type = TwistStamped if self.cfg.cmd_vel_stamped else Twist
-        self.create_subscription(cmd_type, "cmd_vel", self.on_cmd, 10)
+        self.cmd_sub = self.create_subscription(cmd_type, "cmd_vel", self.on_cmd, 10)
 
         self.sim_time = 0.0
         self.episode = 0
@@ -188,10 +189,10 @@ class SimNode(Node):
     def on_tick(self) -> None:
         if self._awaiting is not None and time.monotonic() - self._waiting_since < self.cfg.lockstep_timeout_s:
             return   # lockstep: the planner has not answered the last scan yet
-        self.sim_time += self.dt
-        if self.finished:
-            self.publish_state()
+        if self.finished or (self.cfg.wait_for_planner and self.cmd_sub.get_publisher_count() == 0):
+            self.publish_state()   # a live robot standing still; the episode clock does not run
             return
+        self.sim_time += self.dt
         cmd = self.cmd if self.sim_time - self.cmd_time <= self.cfg.cmd_timeout_s + 1e-9 else Twist2D()
         try:
             _, _, terminated, truncated, info = self.env.step_command(cmd.v, cmd.w)
