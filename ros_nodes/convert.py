@@ -187,6 +187,16 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+# --- parameters -----------------------------------------------------------------------------------
+
+def unknown_parameters(node, known: tuple[str, ...]) -> list[str]:
+    """Parameters given to `node` (params file, -p) that it does not declare: typos that rclpy would
+    otherwise ignore silently. ROS' own (use_sim_time, qos_overrides.*) are not counted."""
+    given = getattr(node, "_parameter_overrides", {}) or {}
+    return sorted(name for name in given
+                  if name not in known and name != "use_sim_time" and not name.startswith("qos_overrides."))
+
+
 # --- spinning -------------------------------------------------------------------------------------
 
 _stop_requested = []

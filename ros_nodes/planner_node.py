@@ -261,6 +261,9 @@ class PlannerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def read_config(self) -> NodeConfig:
+        unknown = convert.unknown_parameters(self, PARAMETER_NAMES)
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMETER_NAMES)}")
         values = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
         return from_dict(NodeConfig, values)
 

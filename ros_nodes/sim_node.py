@@ -117,6 +117,9 @@ class SimNode(Node):
             value = getattr(defaults, name)
             self.declare_parameter(name, list(value) if isinstance(value, tuple) else value,
                                    ParameterDescriptor(dynamic_typing=True))
+        unknown = convert.unknown_parameters(self, PARAMETER_NAMES)
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMETER_NAMES)}")
         self.cfg = from_dict(SimNodeConfig, {n: self.get_parameter(n).value for n in PARAMETER_NAMES})
         self.env, self.scenario = make_env(self.cfg)
         self.dt = self.env.dt

@@ -239,3 +239,16 @@ def test_demo_with_a_missing_model_fails_in_one_line(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().splitlines()[-1].startswith("planner demo: error: planner_node: model failed to load")
+
+
+def test_bad_sim_scenario_and_bad_params_file_fail_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "ros_nodes.sim_node", "--ros-args", "-p", "scenario:=moon:1"],
+                         capture_output=True, text=True, timeout=60, env=ros_env(domain_id()))
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith("sim_node: error: scenario must be")
+    params = write_params(tmp_path / "bad.yaml", planner={"deadline_ms": -5.0})
+    out = subprocess.run([sys.executable, "-m", "planner.cli", "launch", f"params_file:={params}"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "deadline_ms must be in (0, 1000]" in out.stderr.strip().splitlines()[-1]
+    out = subprocess.run([sys.executable, "-m", "planner.cli", "launch", "use_sim:=maybe"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "use_sim must be true or false" in out.stderr

@@ -286,6 +286,7 @@ def test_model_that_fails_to_load_is_reported_not_a_crash(tmp_path):
     ("goal_frames", [""], "goal_frames"),
     ("scan_timeout_s", 0.0, "timeouts"),
     ("vehicle", "tank", "vehicle"),
+    ("safety_distnace", 0.3, "unknown parameter(s) safety_distnace"),
 ])
 def test_invalid_parameters_are_rejected_with_a_clear_error(name, value, expected):
     h = Harness(**{name: value})
