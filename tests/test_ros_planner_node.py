@@ -305,3 +305,25 @@ def test_integer_for_a_float_parameter_is_accepted():
         assert cfg.deadline_ms == 10.0 and cfg == NodeConfig(deadline_ms=10.0, safety_distance=0.0)
     finally:
         h.close()
+
+
+def test_lifecycle_deactivate_stops_and_ignores_input_activate_resumes(card):
+    h = Harness(model_path=card)
+    try:
+        h.node.on_odom(odom())
+        h.node.on_goal(goal(4.0, 0.0))
+        h.node.on_scan(scan_msg([6.0] * 271))
+        n = len(h.commands)
+        assert h.node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert len(h.commands) == n + 1 and h.commands[-1][1].linear.x == 0.0   # stop on the way out
+        h.node.on_scan(scan_msg([6.0] * 271))
+        assert len(h.commands) == n + 1 and h.last_diagnostic()[:2] == ("WARN", "inactive")
+        assert h.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        h.node.on_odom(odom())
+        h.node.on_goal(goal(4.0, 0.0))
+        h.node.on_scan(scan_msg([6.0] * 271))
+        assert len(h.commands) == n + 2 and h.node.state == "driving"
+        assert h.node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert h.node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS and h.node.planner is None
+    finally:
+        h.close()
