@@ -128,6 +128,19 @@ def test_analyze_counts_add_up_and_misses_follow_the_deadline():
     assert "planner (steady)" in markdown(report)
 
 
+def test_ticks_the_probe_could_not_send_are_skipped_not_dropped():
+    cfg = HilConfig(rate_hz=50.0, count=40, floor_count=10, warmup=0)
+    ticks = make_schedule(cfg)
+    rec = synthetic_record(cfg, np.full(len(ticks), 2.0))
+    late = [i for i, t in enumerate(ticks) if t.target == "planner"][5:8]
+    rec.send_ns[late] = -1          # as LatencyProbe.run marks ticks it was more than a period late for
+    for i in late:                  # nothing can answer a scan that was never sent
+        rec.replies["planner"] = [r for r in rec.replies["planner"] if r[0] != rec.stamps[i]]
+    report = analyze(rec, cfg)
+    assert report["planner"]["steady"]["sent"] == 37 and report["planner"]["steady"]["dropped"] == 0
+    assert report["publish"]["skipped"] == {"planner": 3, "floor": 0}
+
+
 def test_analyze_reports_bursts_separately_and_a_silent_planner_as_all_dropped(tmp_path):
     cfg = HilConfig(rate_hz=50.0, count=60, floor_count=0, warmup=0, burst_size=4, burst_every_s=0.4)
     ticks = make_schedule(cfg)
