@@ -220,6 +220,16 @@ class World:
 def rasterize_box(grid: OccupancyGrid, b: Box) -> None:
     """Mark cells whose centre lies inside the (possibly rotated) box, inflated by half a cell."""
     res = grid.resolution
+    if b.yaw == 0.0:     # axis-aligned (walls, traps, half the clutter): one slice, no per-cell maths
+        h, w = grid.occupied.shape
+        ox, oy = grid.origin
+        c0 = max(math.ceil((b.x - b.half_x - res / 2 - ox) / res - 0.5 - 1e-9), 0)
+        c1 = min(math.floor((b.x + b.half_x + res / 2 - ox) / res - 0.5 + 1e-9) + 1, w)
+        r0 = max(math.ceil((b.y - b.half_y - res / 2 - oy) / res - 0.5 - 1e-9), 0)
+        r1 = min(math.floor((b.y + b.half_y + res / 2 - oy) / res - 0.5 + 1e-9) + 1, h)
+        if r0 < r1 and c0 < c1:
+            grid.occupied[r0:r1, c0:c1] = True
+        return
     ext = math.hypot(b.half_x, b.half_y) + res
     r0, c0 = grid.cell(b.x - ext, b.y - ext)
     r1, c1 = grid.cell(b.x + ext, b.y + ext)
