@@ -222,7 +222,7 @@ def test_demo_prints_the_simulators_outcome_as_one_json_document(tmp_path):
     from planner.export import export_untrained
     card = export_untrained(tmp_path / "model")
     out = subprocess.run([sys.executable, "-m", "planner.cli", "demo", "--json", "--scenario", f"nav:0:{SEED}",
-                          "--model", str(card), "--speed", "4", "--timeout", "90", "--domain-id", str(domain_id())],
+                          "--model", str(card), "--speed", "8", "--timeout", "90", "--domain-id", str(domain_id())],
                          capture_output=True, text=True, timeout=150, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
