@@ -398,11 +398,17 @@ def find_process(pid: int | None = None, name: str | None = None) -> Any:
             raise PlannerError(f"no process with pid {pid}: {exc}") from exc
     if name:
         me = os.getpid()
-        for p in psutil.process_iter(["pid", "name", "cmdline"]):
-            cmd = " ".join(p.info.get("cmdline") or [])
-            if p.info["pid"] != me and (name == p.info.get("name") or name in cmd):
-                return p
-        raise PlannerError(f"no running process matches {name!r}")
+        found = [p for p in psutil.process_iter(["pid", "name", "cmdline"])
+                 if p.info["pid"] != me and (name == p.info.get("name") or name in " ".join(p.info.get("cmdline") or []))]
+        # `timeout`/shell wrappers also carry the name; prefer the Python process itself.
+        python = [p for p in found if "python" in (p.info.get("name") or "")]
+        found = python or found
+        if len(found) > 1:
+            raise PlannerError(f"several processes match {name!r} (pids {', '.join(str(p.pid) for p in found)}): "
+                               "pass --planner-pid")
+        if not found:
+            raise PlannerError(f"no running process matches {name!r}")
+        return found[0]
     return None
 
 
