@@ -46,7 +46,7 @@ def generate_launch_description() -> LaunchDescription:
                         "file (start and goal from the sim_node parameters in params_file)"),
         DeclareLaunchArgument(
             "model", default_value="",
-            description="model directory or .onnx file for planner_node; empty = model_path from params_file"),
+            description="model card (.card.json) or its directory for planner_node; empty = model_path from params_file"),
         DeclareLaunchArgument(
             "params_file", default_value=DEFAULT_PARAMS,
             description="ROS parameters YAML for planner_node and sim_node (default: the installed "

@@ -24,7 +24,7 @@ log = logging.getLogger("planner.demo")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default=DEFAULT_SCENARIO,
                    help=f"nav[:level[:seed]], drive[:level[:seed]] or a map YAML (default {DEFAULT_SCENARIO})")
-    p.add_argument("--model", default="", help="model directory or .onnx file (default: the shipped model)")
+    p.add_argument("--model", default="", help="model card (.card.json) or its directory (default: the shipped model)")
     p.add_argument("--params-file", default="", help="ROS parameters YAML (default: config/planner.yaml)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
     p.add_argument("--timeout", type=float, default=180.0, help="give up after this many wall seconds")

@@ -28,7 +28,7 @@ HELP = "Start the planner node (and with use_sim:=true the simulator node): pip 
 ARGUMENTS = {
     "use_sim": ("false", "true: also start sim_node (the PyBullet simulator) and run planner_node on its /clock"),
     "scenario": ("nav:0", "sim_node world: nav[:level[:seed]], drive[:level[:seed]] or a map_server YAML file"),
-    "model": ("", "model directory or .onnx file for planner_node; empty = model_path from params_file"),
+    "model": ("", "model card (.card.json) or its directory for planner_node; empty = model_path from params_file"),
     "params_file": ("", "ROS parameters YAML for planner_node and sim_node (default: config/planner.yaml)"),
 }
 RESPAWN_DELAY_S = 2.0
