@@ -30,7 +30,7 @@ import numpy as np
 
 from planner.config import require
 from planner.errors import ConfigError, PlannerError, SensorError
-from planner.report import format_table, latency_stats, log
+from planner.report import format_table, latency_stats
 from planner.sensing import Pose2D, Scan, Twist2D
 
 TARGETS = ("planner", "floor")
