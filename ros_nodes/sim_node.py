@@ -51,6 +51,7 @@ class SimNodeConfig:
     lockstep_timeout_s: float = 0.5      # wall s to wait for that command before stepping anyway
     cmd_vel_stamped: bool = False        # command type followed
     cmd_timeout_s: float = 0.5           # simulated s without a command -> brake
+    goal_tolerance: float = 0.3          # m; the episode is "reached" within this (Nav / map scenarios)
     publish_goal: bool = True            # publish the scenario's goal on goal_pose
     wait_for_planner: bool = True        # hold the world still until something publishes on cmd_vel
     episodes: int = 1                    # episodes to run, 0 = forever; then hold still
@@ -68,6 +69,7 @@ class SimNodeConfig:
         require(self.lockstep_timeout_s > 0, "lockstep_timeout_s must be positive")
         require(not self.lockstep or self.cmd_vel_stamped, "lockstep needs cmd_vel_stamped: true")
         require(self.cmd_timeout_s > 0, "cmd_timeout_s must be positive")
+        require(0.05 <= self.goal_tolerance <= 5.0, "goal_tolerance must be in [0.05, 5] m")
         require(self.episodes >= 0, "episodes must be >= 0")
         require(bool(self.odom_frame and self.base_frame and self.laser_frame), "frames must be set")
 
@@ -96,8 +98,10 @@ def make_env(cfg: SimNodeConfig):
     import sim  # noqa: F401  (registers planner/Nav-v0 and planner/Drive-v0)
     sc = parse_scenario(cfg.scenario)
     kwargs: dict[str, Any] = {"control_hz": cfg.rate_hz}
-    if cfg.lidar_beams and sc["kind"] != "drive":   # Drive-v0 has its own long-range car lidar
-        kwargs["lidar"] = {"beams": cfg.lidar_beams}
+    if sc["kind"] != "drive":   # Drive-v0 has its own long-range car lidar and arrival rule
+        kwargs["goal_tolerance"] = cfg.goal_tolerance
+        if cfg.lidar_beams:
+            kwargs["lidar"] = {"beams": cfg.lidar_beams}
     if sc["kind"] == "map":
         from sim.maps import load_ros_map
         world = load_ros_map(sc["map"], Pose2D(*cfg.map_start), Pose2D(cfg.map_goal[0], cfg.map_goal[1]))

@@ -117,9 +117,9 @@ def test_goal_on_goal_pose_is_reached_in_the_simulator_through_ros(tmp_path):
     from sim.worlds import generate
     domain = domain_id()
     params = write_params(tmp_path / "params.yaml",
-                          planner={"backend": "dwa", "cmd_vel_stamped": True, "goal_tolerance": 0.5},
+                          planner={"backend": "dwa", "cmd_vel_stamped": True, "goal_tolerance": 0.35},
                           sim={"cmd_vel_stamped": True, "lockstep": True, "speed": 4.0, "publish_goal": False,
-                               "episodes": 1})
+                               "episodes": 1, "goal_tolerance": 0.35})
     env = ros_env(domain)
     launch = subprocess.Popen([sys.executable, "-m", "planner.cli", "launch", "use_sim:=true",
                                f"scenario:=nav:0:{SEED}", f"params_file:={params}"], env=env,
@@ -132,7 +132,7 @@ def test_goal_on_goal_pose_is_reached_in_the_simulator_through_ros(tmp_path):
         future = client.get_parameters(["backend", "cmd_vel_stamped", "goal_tolerance", "scan_timeout_s"])
         assert obs.spin_until(future.done, 10)
         values = [p.string_value or p.bool_value or p.double_value for p in future.result().values]
-        assert values[:3] == ["dwa", True, 0.5] and values[3] == 0.5
+        assert values == ["dwa", True, 0.35, 0.5]
 
         # the goal, in the odom frame, sent once the planner listens (a volatile subscriber misses earlier ones)
         goal = generate(0, SEED).goal

@@ -17,7 +17,7 @@ from planner.errors import PlannerError
 from planner.report import emit, format_table
 
 HELP = "Run the main job: a robot driven by the planner in the simulator (through `planner launch`)."
-DEFAULT_SCENARIO = "nav:1:2000000"   # level 1 (a few obstacles), the first test seed
+DEFAULT_SCENARIO = "nav:0:2000000"   # level 0 (open space), the first test seed; harder: --scenario nav:2
 log = logging.getLogger("planner.demo")
 
 
