@@ -26,8 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def _episodes(env, policy: str, steps: int, seed: int) -> list[tuple[int, list[int]]]:
-    """(reset seed, actions) of whole episodes totalling >= steps, chosen by `policy` (untimed)."""
+def _episodes(env, policy: str, steps: int, seed: int,
+              policy_us: list[float] | None = None) -> list[tuple[int, list[int]]]:
+    """(reset seed, actions) of whole episodes totalling >= steps, chosen by `policy`; the policy's
+    CPU time per call is appended to `policy_us`."""
     import numpy as np
     u = env.unwrapped
     rng = np.random.default_rng(seed)
@@ -36,7 +38,10 @@ def _episodes(env, policy: str, steps: int, seed: int) -> list[tuple[int, list[i
         env.reset(seed=k)
         actions = []
         while True:
+            c0 = time.process_time()
             a = u.expert_action() if policy == "expert" else int(rng.integers(env.action_space.n))
+            if policy_us is not None:
+                policy_us.append(1e6 * (time.process_time() - c0))
             actions.append(a)
             _, _, term, trunc, _ = env.step(a)
             if term or trunc:
@@ -47,14 +52,14 @@ def _episodes(env, policy: str, steps: int, seed: int) -> list[tuple[int, list[i
     return out
 
 
-def _time_driver(env, policy: str, steps: int, seed: int) -> dict:
+def _time_driver(env, policy: str, steps: int, seed: int, policy_us: list[float] | None = None) -> dict:
     """Replay recorded episodes (same seeds, same actions: the same trajectories) and time only
     env.reset + env.step, so the policy's own work neither counts nor pollutes the caches."""
     import numpy as np
 
     from planner.report import latency_stats
     u = env.unwrapped
-    episodes = _episodes(env, policy, steps, seed)
+    episodes = _episodes(env, policy, steps, seed, policy_us)
     step_s = reset_s = step_cpu = reset_cpu = 0.0
     resets, obstacles = [], []
     done_steps = 0
@@ -101,8 +106,6 @@ def _breakdown(env, n: int = 2000) -> dict:
                                          vehicle=u.vehicle, cfg=u.sensing))
     timed("collision_check", lambda: (u.scene.set_robot(x, y, yaw), u.scene.in_collision()))
     timed("move_movers", lambda: u.scene.move_movers(u.t))
-    u.scene.set_robot(x, y, yaw)
-    timed("expert_action", u.expert_action)
     return out
 
 
@@ -113,20 +116,24 @@ def run(args: argparse.Namespace) -> int:
     import sim  # noqa: F401  (registers the envs)
     from planner.errors import ConfigError
     from planner.report import emit, format_table, log, machine_info
+    from planner.report import latency_stats
     from sim.worlds import check_level
     check_level(args.level)
     if args.steps < 100:
         raise ConfigError("--steps must be >= 100")
     env = gym.make("planner/Nav-v0", level=args.level, lidar={"beams": args.beams})
     log.info("bench sim: Nav-v0 level %d, %d beams, %d steps per driver", args.level, args.beams, args.steps)
-    drivers = [_time_driver(env, p, args.steps, args.seed) for p in ("expert", "random")]
+    expert_us: list[float] = []
+    drivers = [_time_driver(env, "expert", args.steps, args.seed, expert_us),
+               _time_driver(env, "random", args.steps, args.seed)]
     breakdown = _breakdown(env)
-    parts = sum(v for k, v in breakdown.items() if k != "expert_action")
+    parts = sum(breakdown.values())
     breakdown["rest of step (kinematics, reward, metrics, gym wrappers)"] = max(0.0, drivers[0]["step_cpu_us"] - parts)
     breakdown["whole step (expert driver)"] = drivers[0]["step_cpu_us"]
     env.close()
     result = {"bench": "sim", "env": "planner/Nav-v0", "level": args.level, "beams": args.beams,
               "steps_per_s": drivers[0]["steps_per_s"], "drivers": drivers, "breakdown_us": breakdown,
+              "expert_action_cpu_us": latency_stats(expert_us),
               "machine": machine_info(), "threads": 1, "load_average_1m": os.getloadavg()[0]}
     rows = [[d["policy"], d["steps"], d["episodes"], d["mean_obstacles"], d["steps_per_s"], d["steps_per_cpu_s"],
              d["step_only_steps_per_s"], d["reset_ms"]["p50"], d["reset_ms"]["p99"], d["reset_ms"]["max"]]
@@ -135,5 +142,8 @@ def run(args: argparse.Namespace) -> int:
                                 "steps/s (step only)", "reset p50 ms", "reset p99 ms", "reset max ms"])
     table += f"\n\nload average (1 min) during the run: {result['load_average_1m']:.2f} on {os.cpu_count()} CPUs"
     table += "\n\n" + format_table([[k, v] for k, v in breakdown.items()], ["component", "us per call"])
+    e = result["expert_action_cpu_us"]
+    table += (f"\n\nexpert_action() CPU us: p50 {e['p50']:.0f}, p99 {e['p99']:.0f}, max {e['max']:.0f} "
+              f"({e['count']} calls)")
     emit(result, table, args.json)
     return 0 if math.isfinite(result["steps_per_s"]) else 1
