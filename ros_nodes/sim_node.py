@@ -8,6 +8,7 @@ It follows cmd_vel (Twist, or TwistStamped with cmd_vel_stamped; no command for 
 the base, like a real one), publishes the scenario's goal on goal_pose (publish_goal), and reports
 each episode's end on sim/outcome (std_msgs/String JSON, latched): {"outcome": "reached" | "collided"
 | "timeout" | "out_of_road", "episode", "scenario", "level", "seed", "time", "path_length", ...}.
+After the last episode the world keeps running (the robot still follows cmd_vel) without further reports.
 """
 from __future__ import annotations
 
@@ -51,10 +52,10 @@ class SimNodeConfig:
     lockstep_timeout_s: float = 0.5      # wall s to wait for that command before stepping anyway
     cmd_vel_stamped: bool = False        # command type followed
     cmd_timeout_s: float = 0.5           # simulated s without a command -> brake
-    goal_tolerance: float = 0.3          # m; the episode is "reached" within this (Nav / map scenarios)
+    goal_tolerance: float = 0.35         # m; the episode is "reached" within this (Nav / map scenarios)
     publish_goal: bool = True            # publish the scenario's goal on goal_pose
     wait_for_planner: bool = True        # hold the world still until something publishes on cmd_vel
-    episodes: int = 1                    # episodes to run, 0 = forever; then hold still
+    episodes: int = 1                    # episodes to run, 0 = forever; then the world runs on unreported
     odom_frame: str = "odom"
     base_frame: str = "base_link"
     laser_frame: str = "base_link"
@@ -177,7 +178,7 @@ class SimNode(Node):
         self.outcome_pub.publish(String(data=json.dumps(doc)))
         self.get_logger().info(f"episode {self.episode}: {doc['outcome']} after {doc.get('time', 0):.1f} s")
         if self.cfg.episodes and self.episode >= self.cfg.episodes:
-            self.finished = True   # hold still, keep publishing so the planner sees a live robot
+            self.finished = True   # the world keeps running (a robot after its test), no more reports
         else:
             self.start_episode()
 
@@ -196,7 +197,7 @@ class SimNode(Node):
     def on_tick(self) -> None:
         if self._awaiting is not None and time.monotonic() - self._waiting_since < self.cfg.lockstep_timeout_s:
             return   # lockstep: the planner has not answered the last scan yet
-        if self.finished or (self.cfg.wait_for_planner and self.cmd_sub.get_publisher_count() == 0):
+        if self.cfg.wait_for_planner and self.cmd_sub.get_publisher_count() == 0:
             self.publish_state()   # a live robot standing still; the episode clock does not run
             return
         self.sim_time += self.dt
@@ -206,7 +207,7 @@ class SimNode(Node):
         except (ValueError, PlannerError) as exc:
             self.get_logger().error(f"step failed: {exc}; braking", throttle_duration_sec=2.0)
             _, _, terminated, truncated, info = self.env.step_command(0.0, 0.0)
-        if terminated or truncated:
+        if (terminated or truncated) and not self.finished:
             self.end_episode(info)
         self.publish_state()
 
