@@ -188,6 +188,19 @@ def scan_to_sectors(scan: Scan, cfg: SensingConfig,
     np.minimum.at(sectors, idx[sel], rng[sel])
     empty = ~np.isfinite(sectors)
     if empty.any():
+        # A scan about as coarse as the sectors (e.g. 64 beams for 64 sectors, or float32 angles) can
+        # leave a sector without a beam centre in it. Fill it from the beams whose angular footprint
+        # (centre +- increment/2) overlaps it; only what no beam sees at all counts as blocked.
+        half = 0.5 * scan.angle_increment
+        near = usable & (np.abs(angles) <= cfg.fov / 2 + half)
+        spill = np.full(cfg.num_sectors, np.inf)
+        for edge in (-half, half):
+            j = np.clip(((angles[near] + edge + cfg.fov / 2) / cfg.fov * cfg.num_sectors).astype(np.int64),
+                        0, cfg.num_sectors - 1)
+            np.minimum.at(spill, j, rng[near])
+        sectors[empty] = spill[empty]
+        empty = ~np.isfinite(sectors)
+    if empty.any():
         problems.append(f"{int(empty.sum())} sectors without a usable beam (treated as blocked)")
         sectors[empty] = 0.0
     hit = usable & (r < scan.range_max - 1e-6)

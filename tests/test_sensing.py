@@ -87,3 +87,16 @@ def test_primitives_are_feasible(vehicle):
         assert abs(w) <= vehicle.yaw_rate_limit(v) + 1e-5
         poses = rollout(0.0, 0.0, v, w, vehicle)
         assert poses.shape[0] >= 5
+
+
+def test_scan_as_coarse_as_the_sectors_leaves_no_sector_blind():
+    # 64 beams for 64 sectors with float32 angles (as a LaserScan carries them): beam centres can miss a
+    # sector; those sectors take the beams that overlap them instead of reading as blocked.
+    cfg = SensingConfig(num_sectors=64, fov=1.5 * math.pi, range_max=8.0)
+    n = 64
+    inc = np.float32(cfg.fov / (n - 1))
+    scan = Scan(ranges=np.full(n, 4.0, np.float32), angle_min=float(np.float32(-cfg.fov / 2)),
+                angle_increment=float(inc), range_min=0.1, range_max=10.0)
+    s = summarize(scan, Pose2D(), Twist2D(), Pose2D(3.0, 0.0), cfg=cfg)
+    assert not any("without a usable beam" in p for p in s.problems)
+    np.testing.assert_allclose(s.lidar, 0.5)
