@@ -216,7 +216,9 @@ def test_hil_session_against_the_real_planner_node(tmp_path, untrained_model):
         s = report[target][kind]
         mine = [r for r in rows if r["target"] == target and r["kind"] == kind]
         lat = [float(r["latency_ms"]) for r in mine if r["latency_ms"]]
-        assert s["sent"] == len(mine) and (sent is None or s["sent"] == sent)
+        assert s["sent"] == len(mine)
+        if sent is not None:   # a starved probe skips (and reports) ticks rather than sending them late
+            assert sent - report["publish"]["skipped"][target] <= s["sent"] <= sent
         assert s["received"] + s["dropped"] == s["sent"] and s["received"] == len(lat)
         assert s["deadline_misses"] == sum(x > deadline for x in lat)
         st = s["latency_ms"]
