@@ -48,3 +48,14 @@ def test_expert_scores_mark_colliding_primitives_infeasible():
     cost, _ = ex.scores(0.0, 0.0, 0.0, 2.0, 0.0, 0.0)   # at full speed towards a wall 0.45 m away
     straight_fast = 4 * 9 - 5                              # v = max, w = 0 (index of turn 0.0 in the last row)
     assert not np.isfinite(cost[straight_fast])
+
+
+@pytest.mark.slow
+def test_expert_success_on_every_level_of_the_test_suite():
+    """The >= 98% target is measured with `planner eval --suite nav --episodes 100` (docs/BENCHMARKS.md);
+    this guards regressions on 20 test worlds per level (at most one failure per level)."""
+    from planner.evaluation import evaluate
+    res = evaluate("nav", planners=["expert"], episodes=20)
+    for level, entry in res["planners"]["expert"]["levels"].items():
+        assert entry["summary"]["success"] >= 0.95, (level, entry["summary"])
+        assert entry["summary"]["collision"] == 0.0, (level, entry["summary"])
