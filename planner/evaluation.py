@@ -18,8 +18,6 @@ TEST_SEEDS.start + i, so every planner meets the same worlds.
 """
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path

@@ -27,7 +27,7 @@ reset(options=) accepts {"level": int, "world_seed": int, "world": World}.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -36,7 +36,7 @@ import numpy as np
 from planner.config import from_dict, require
 from planner.errors import ConfigError, SensorError
 from planner.sensing import STATE_DIM, Pose2D, SensingConfig, SensorSummary, Twist2D, summarize
-from planner.vehicles import JACKAL, NUM_PRIMITIVES, VEHICLES, VehicleSpec, primitive_table
+from planner.vehicles import NUM_PRIMITIVES, VEHICLES, VehicleSpec, primitive_table
 from sim.core import LidarConfig, Scene, footprint_extent, make_scan, render_topdown
 from sim.metrics import EpisodeRecorder
 from sim.worlds import SPLITS, World, check_level, check_seed, generate

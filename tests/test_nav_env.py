@@ -1,5 +1,4 @@
 """planner/Nav-v0: Gymnasium contract, observation built by summarize(), outcomes, metrics, errors."""
-import math
 
 import gymnasium as gym
 import numpy as np
@@ -12,7 +11,7 @@ from planner.sensing import STATE_DIM, Pose2D, SensorSummary
 from planner.vehicles import NUM_PRIMITIVES, STOP
 from sim.metrics import OUTCOMES
 from sim.nav_env import NavEnv, RewardConfig
-from sim.worlds import TEST_SEEDS, Box, Mover, World, generate
+from sim.worlds import TEST_SEEDS, Box, Mover, World
 
 
 def test_both_envs_are_registered_and_import_is_cheap():
