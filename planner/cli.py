@@ -26,6 +26,17 @@ COMMANDS = {
 }
 
 
+def seed_int(text: str) -> int:
+    """argparse type for seeds: numpy and Gymnasium take only non-negative integers."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse prints usage plus the error; users asked for one clear line and a non-zero exit."""
 

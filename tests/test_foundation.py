@@ -32,7 +32,11 @@ def test_each_subcommand_has_help(name):
     assert "usage: planner" in out.stdout
 
 
-@pytest.mark.parametrize("args", [["no-such-command"], ["eval", "--no-such-flag"], ["bench", "nothing"]])
+@pytest.mark.parametrize("args", [["no-such-command"], ["eval", "--no-such-flag"], ["bench", "nothing"],
+                                  # negative seeds used to reach numpy/Gymnasium and end in a traceback
+                                  ["sim-demo", "--seed", "-1"], ["eval", "--seed", "-1"],
+                                  ["bench", "sim", "--seed", "-1"], ["bench", "verifier", "--seed", "x"],
+                                  ["export", "--random-init", "--seed", "-1"]])
 def test_bad_arguments_give_one_line_error(args):
     out = run_cli(*args)
     assert out.returncode != 0

@@ -16,6 +16,8 @@ import math
 import os
 import time
 
+from planner.cli import seed_int
+
 HELP = "Simulator throughput: Nav-v0 env steps/s (one core) and per-component timings."
 
 
@@ -23,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=3000, help="timed env steps per driver (default 3000)")
     p.add_argument("--level", type=int, default=4, help="Nav level (default 4: ~36 boxes + 4 walls + movers)")
     p.add_argument("--beams", type=int, default=64, help="lidar beams (default 64)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
 
 
 def _episodes(env, policy: str, steps: int, seed: int,

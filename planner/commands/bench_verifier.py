@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from planner.cli import seed_int
 from planner.errors import ConfigError
 
 HELP = "Verifier / DWA sweep latency (p50/p99/max) on recorded Nav-v0 and Drive-v0 scans."
@@ -27,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beams", type=int, default=720, help="Nav lidar beams over 360 degrees")
     p.add_argument("--summaries", type=int, default=400, help="summaries recorded per environment")
     p.add_argument("--repeats", type=int, default=3, help="timed passes over the recorded summaries")
-    p.add_argument("--seed", type=int, default=1_000_000, help="first world seed (validation split)")
+    p.add_argument("--seed", type=seed_int, default=1_000_000, help="first world seed (validation split)")
 
 
 def record(env, levels: list[int], count: int, seed: int) -> tuple[list, list]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from planner.cli import seed_int
+
 HELP = "Evaluate planners on a named suite or on your own map; writes JSON, a markdown table and PNGs."
 
 
@@ -28,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="MiniReasoner model card for minireasoner / -noverify")
     p.add_argument("--dense-model", help="model card for minireasoner-dense")
     p.add_argument("--sb3", help="SB3 policy zip for sb3-mlp")
-    p.add_argument("--seed", type=int, default=0, help="episode seed offset (lidar noise)")
+    p.add_argument("--seed", type=seed_int, default=0, help="episode seed offset (lidar noise)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from planner.cli import seed_int
 from planner.errors import PlannerError
 
 HELP = "Export a trained model to fp32 and int8 ONNX plus a model card."
@@ -21,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="preset for --random-init; with --checkpoint, must match its config if given")
     p.add_argument("--random-init", action="store_true",
                    help="export an untrained, randomly initialised model (tests, latency benchmarks)")
-    p.add_argument("--seed", type=int, default=0, help="seed for --random-init")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for --random-init")
     p.add_argument("--dense", action="store_true", help="export with dense attention (ablation)")
     p.add_argument("--metrics", help="JSON file of evaluation metrics to put in the model card")
     p.add_argument("--json", action="store_true", help="print the model card as one JSON document")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.cli import seed_int
 from planner.errors import ConfigError
 
 HELP = "Run one simulated episode and write a top-down PNG (obstacles, lidar, path taken)."
@@ -25,7 +26,7 @@ HELP = "Run one simulated episode and write a top-down PNG (obstacles, lidar, pa
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", choices=("nav", "drive"), default="nav", help="Nav-v0 (Jackal) or Drive-v0 (car)")
     p.add_argument("--level", type=int, default=2, help="difficulty level (nav 0-5, drive 0-4)")
-    p.add_argument("--seed", type=int, default=2_000_000, help="world seed (default: the first test seed)")
+    p.add_argument("--seed", type=seed_int, default=2_000_000, help="world seed (default: the first test seed)")
     p.add_argument("--planner", default="expert",
                    help="who drives: a name from planner.evaluation.PLANNERS (expert, dwa, minireasoner, ...)")
     p.add_argument("--model", help="MiniReasoner model card (for the minireasoner planners)")
