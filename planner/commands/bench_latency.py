@@ -24,6 +24,7 @@ import numpy as np
 HELP = "Per-decision latency (torch/ORT fp32/ORT int8, sparse/dense, mini/seed), attention FLOPs, int8 agreement."
 log = logging.getLogger("planner.bench")
 
+SHIPPED_CARD = "models/weights/mini.card.json"
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
 TARGETS = {"mini_int8_p99_ms": 1.0, "seed_int8_p99_ms": 10.0, "mini_int8_cpu_p99_ms": 1.0,
            "seed_int8_cpu_p99_ms": 10.0, "attention_flops_removed": 0.72,
@@ -34,8 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decisions", type=int, default=300, help="timed decisions per variant")
     p.add_argument("--val", type=int, default=500, help="validation summaries for the agreement")
     p.add_argument("--configs", default="mini,seed", help="comma-separated presets")
-    p.add_argument("--model", default="models/weights/mini.card.json",
-                   help="trained model for the agreement (random-init mini if missing)")
+    p.add_argument("--model", default=None,
+                   help="trained model card for the agreement (default: the shipped model, or an "
+                        "untrained mini when none is shipped)")
     p.add_argument("--out", default="runs/bench_latency", help="directory for the JSON and PNG")
     p.add_argument("--block", type=int, default=10,
                    help="consecutive decisions per variant before switching to the next one")
@@ -105,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
 
     from models.minireasoner import (PRESETS, MiniReasoner, attention_flops, measured_attention_flops,
                                      parameter_reuse)
-    from planner.errors import PlannerError
-    from planner.export import export_untrained
+    from planner.errors import ModelLoadError, PlannerError
+    from planner.export import export_untrained, load_card
     from planner.report import Progress, emit, format_table, latency_stats, machine_info, to_json
     from planner.runtime import Planner, RuntimeConfig
 
@@ -117,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
             raise PlannerError(f"--configs: unknown preset {c!r} (choose from {sorted(PRESETS)})")
     if args.decisions < 10 or args.val < 10 or args.block < 1:
         raise PlannerError("--decisions and --val must be >= 10, --block >= 1")
+    if args.model is not None:
+        load_card(args.model)   # a model the user named must exist: fail now, not after the timing
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -195,10 +199,14 @@ def run(args: argparse.Namespace) -> int:
         params[c] = {"params": model.num_params(), "inference_hard": parameter_reuse(model, cfg.max_steps, True),
                      "training_soft": parameter_reuse(model, cfg.max_steps, False)}
 
-    agree_card = args.model
-    if not Path(agree_card).is_file():
+    agree_card = args.model or SHIPPED_CARD
+    try:
+        load_card(agree_card)
+    except ModelLoadError as exc:
+        if args.model is not None:
+            raise
         agree_card = str(export_untrained(Path(tmp.name) / "agree_mini", "mini"))
-        log.warning("no trained model at %s: agreement measured on an untrained mini", args.model)
+        log.warning("no shipped model (%s): agreement measured on an untrained mini", exc)
     agree = agreement(agree_card, summaries)
     tmp.cleanup()
 
