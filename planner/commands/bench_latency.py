@@ -119,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
             raise PlannerError(f"--configs: unknown preset {c!r} (choose from {sorted(PRESETS)})")
     if args.decisions < 10 or args.val < 10 or args.block < 1:
         raise PlannerError("--decisions and --val must be >= 10, --block >= 1")
-    if args.model is not None:
-        load_card(args.model)   # a model the user named must exist: fail now, not after the timing
+    if args.model is not None:   # a model the user named must load: fail now, not after the timing
+        for backend in ("onnx-fp32", "onnx-int8"):
+            Planner(RuntimeConfig(backend=backend, model_path=args.model))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
