@@ -208,7 +208,8 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
                 agg["decision_ms_p99"] = float(np.max([e["decision_ms_p99"] for e in eps]))
                 per_level[str(level)] = {"summary": agg, "episodes": eps}
                 all_eps += eps
-                log.info("%s level %s: success %.2f, collision %.2f, timeout %.2f", pname, level,
+                log.info("%s %s: success %.2f, collision %.2f, timeout %.2f", pname,
+                         name if world is not None else f"level {level}",
                          agg["success"], agg["collision"], agg["timeout"])
             entry: dict[str, Any] = {"overall": aggregate(all_eps), "levels": per_level}
             if getattr(planner, "status", None):
@@ -244,13 +245,18 @@ COLUMNS = (("success", "success"), ("collision", "collision"), ("timeout", "time
            ("decision_ms_p99", "decide p99 ms"))
 
 
+def level_label(results: dict, level: Any) -> str:
+    """How a level reads in tables and plots: a user's map has no difficulty level (stored as -1)."""
+    return "map" if results.get("split") == "map" else str(level)
+
+
 def markdown_table(results: dict) -> str:
     from planner.report import format_table
     rows = []
     for pname, entry in results["planners"].items():
         for level, lv in entry["levels"].items():
             s = lv["summary"]
-            rows.append([pname, level, s["episodes"]] + [s.get(k, float("nan")) for k, _ in COLUMNS])
+            rows.append([pname, level_label(results, level), s["episodes"]] + [s.get(k, float("nan")) for k, _ in COLUMNS])
     return format_table(rows, ["planner", "level", "episodes"] + [h for _, h in COLUMNS])
 
 
@@ -267,11 +273,13 @@ def plot_success(results: dict, path: Path) -> None:
     for i, n in enumerate(names):
         vals = [results["planners"][n]["levels"][lv]["summary"]["success"] for lv in levels]
         ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=n)
-    ax.set_xticks(x, levels)
-    ax.set_xlabel("difficulty level")
+    on_map = results.get("split") == "map"
+    ax.set_xticks(x, [results["suite"]] if on_map else levels)
+    ax.set_xlabel("map" if on_map else "difficulty level")
     ax.set_ylabel("success rate")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"{results['suite']}: success by difficulty ({results['episodes_per_level']} episodes/level)")
+    ax.set_title(f"{results['suite']}: success ({results['episodes_per_level']} episodes)" if on_map else
+                 f"{results['suite']}: success by difficulty ({results['episodes_per_level']} episodes/level)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

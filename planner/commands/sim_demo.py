@@ -114,6 +114,7 @@ def draw(env, trace: dict, title: str, out: Path) -> None:
         ax.set_ylim(y0 - pads[1], y1 + pads[1])
         ax.set_aspect("equal")
         ax.tick_params(labelsize=7)
+        ax.set_ylabel("y (m)", fontsize=8)
         if k == 0:
             ax.legend(loc="upper left", fontsize=7, framealpha=0.85, ncol=6)
     axes[-1, 0].set_xlabel("x (m)")
