@@ -36,7 +36,7 @@ def test_imitation_stage_writes_data_checkpoint_logs(smoke_run):
         assert (d / name).is_file(), name
     assert list(d.glob("events.out.tfevents.*")), "no TensorBoard log"
     ck = torch.load(d / "ckpt.pt", weights_only=True)
-    assert ck["phase"] == cfg.imitation.dagger_rounds and ck["epoch"] == cfg.imitation.dagger_epochs - 1
+    assert ck["phase"] == cfg.imitation.dagger_rounds and ck["epoch"] == cfg.imitation.dagger_epochs[-1] - 1
     with np.load(d / "data_0.npz") as z:
         assert z["lidar"].shape[1] == 64 and z["state"].shape[1] == 12
         assert z["label"].min() >= 0 and z["label"].max() < 39

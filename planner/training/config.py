@@ -23,7 +23,7 @@ class ImitationConfig:
     dagger_samples: int = 12000
     dagger_expert_prob: tuple[float, ...] = (0.5, 0.2)
     epochs: int = 6
-    dagger_epochs: int = 3
+    dagger_epochs: tuple[int, ...] = (2, 2, 1, 1)
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -37,8 +37,8 @@ class ImitationConfig:
         require(set(self.envs) <= {"nav", "drive"} and "nav" in self.envs, "imitation.envs: 'nav' [, 'drive']")
         require(0 <= self.drive_fraction <= 1, "imitation.drive_fraction must be in [0, 1]")
         require(self.expert_samples > 0 and self.epochs > 0, "imitation needs samples and epochs")
-        require(len(self.dagger_expert_prob) >= self.dagger_rounds,
-                "imitation.dagger_expert_prob needs one entry per DAgger round")
+        require(len(self.dagger_expert_prob) >= self.dagger_rounds and len(self.dagger_epochs) >= self.dagger_rounds,
+                "imitation.dagger_expert_prob and dagger_epochs need one entry per DAgger round")
         require(all(0 <= p <= 1 for p in self.dagger_expert_prob), "dagger_expert_prob in [0, 1]")
         require(self.lr > 0 and self.batch_size > 0 and self.lockstep_envs > 0, "lr, batch, envs > 0")
         require(0 < self.gamma <= 1, "gamma must be in (0, 1]")

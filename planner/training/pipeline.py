@@ -151,7 +151,7 @@ class Pipeline:
                 continue
             data = Dataset.concat(datasets)
             targets = path_head(data) if path_head else None
-            epochs = cfg.epochs if phase == 0 else cfg.dagger_epochs
+            epochs = cfg.epochs if phase == 0 else cfg.dagger_epochs[phase - 1]
             first = start_epoch if phase == start_phase else 0
 
             def on_epoch(epoch: int, stats: dict, phase: int = phase) -> None:
