@@ -37,11 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from planner.commands.launch import Launcher, node_commands, parse_launch_args, ros_env
     if args.speed <= 0 or args.speed > 50:
         raise PlannerError("--speed must be in (0, 50]")
+    if args.timeout <= 0:
+        raise PlannerError("--timeout must be positive (wall seconds)")
     domain = args.domain_id
     if domain is None:
         domain = int(os.environ["ROS_DOMAIN_ID"]) if os.environ.get("ROS_DOMAIN_ID") else 100 + os.getpid() % 100
     if not 0 <= domain <= 232:
         raise PlannerError("--domain-id must be in [0, 232]")
+    check_scenario(args.scenario)
     launch_args = ["use_sim:=true", f"scenario:={args.scenario}", f"model:={args.model}"]
     if args.params_file:
         launch_args.append(f"params_file:={args.params_file}")
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         launcher.start()
-        launcher.run(until=lambda: (watcher.spin_once() or bool(watcher.planner_error)
+        launcher.run(until=lambda: (watcher.spin_once() or bool(watcher.planner_error) or bool(launcher.failed)
                                    or time.monotonic() - t0 > args.timeout), poll_s=0.0)
         if watcher.outcome is not None:   # the planner's figures up to the end of the episode
             n = watcher.diagnostics_seen
@@ -68,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     wall = time.monotonic() - t0
     if watcher.outcome is None and watcher.planner_error:
         raise PlannerError(f"planner_node: {watcher.planner_error}")
+    if watcher.outcome is None and launcher.failed:   # e.g. sim_node refused the scenario (its error is above)
+        raise PlannerError("; ".join(f"{name} exited with a configuration error (exit {code}), see above"
+                                     for name, code in launcher.failed.items()))
     result = {
         "scenario": args.scenario,
         "outcome": watcher.outcome.get("outcome") if watcher.outcome else "no result",
@@ -91,6 +97,22 @@ def run(args: argparse.Namespace) -> int:
         log.error("no outcome within %.0f s", args.timeout)
         return 1
     return 0
+
+
+def check_scenario(scenario: str) -> None:
+    """Refuse a bad scenario before starting any node (one clear line, not two nodes' start-up noise).
+    Generated worlds are built once here, exactly as sim_node will; a map's start/goal come from the
+    params file, so for maps only the file is checked and sim_node reports the rest."""
+    from pathlib import Path
+
+    from planner.errors import MapError
+    from ros_nodes.sim_node import SimNodeConfig, make_env, parse_scenario
+    if parse_scenario(scenario)["kind"] == "map":
+        if not Path(scenario).is_file():
+            raise MapError(f"map file not found: {scenario}")
+        return
+    env, _ = make_env(SimNodeConfig(scenario=scenario))
+    env.close()
 
 
 class Watcher:
