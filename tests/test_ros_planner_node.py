@@ -162,7 +162,7 @@ def test_malformed_messages_never_crash_and_never_drive_into_a_near_obstacle(car
         h.node.on_odom(odom())
         h.node.on_goal(goal(4.0, 0.5))
 
-        @settings(max_examples=220, deadline=None, derandomize=True, database=None,
+        @settings(max_examples=320, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(st.lists(events, min_size=6, max_size=16))
         def run(sequence):
