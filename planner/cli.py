@@ -65,13 +65,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from planner.report import setup_logging
     setup_logging(args.verbose)
+    name = " ".join(filter(None, ("planner", args.command, getattr(args, "bench", None))))
     try:
         return int(args._run(args) or 0)
     except PlannerError as exc:
-        sys.stderr.write(f"planner {args.command}: error: {exc}\n")
+        sys.stderr.write(f"{name}: error: {exc}\n")
+        return 2
+    except OSError as exc:
+        # A file system problem the user can fix (an --out path that is a file, no permission, disk
+        # full): one line naming the path; -v keeps the traceback for a bug report.
+        if args.verbose:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"{name}: error: {exc.strerror or exc}{where}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(f"planner {args.command}: interrupted\n")
+        sys.stderr.write(f"{name}: interrupted\n")
         return 130
 
 

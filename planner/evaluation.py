@@ -175,6 +175,8 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
 
     if episodes < 1:
         raise ConfigError("episodes must be >= 1")
+    if out_dir is not None:   # an unusable --out fails now, not after every episode has run
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
     if world is not None:
         name, vehicle, env_kwargs, level_list = world.name, "jackal", {"world": world, "split": None}, [world.level]
         env_id = "planner/Nav-v0"

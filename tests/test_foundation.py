@@ -102,3 +102,17 @@ def test_json_output_is_one_document():
     assert doc["x"] is None
     s = doc["stats"]
     assert s["p50"] <= s["p90"] <= s["p99"] <= s["p999"] <= s["max"] == 3.0
+
+
+@pytest.mark.parametrize("command", [["eval", "--episodes", "1", "--levels", "0"], ["sim-demo", "--max-steps", "5"]])
+def test_unusable_out_path_is_one_line_error_before_any_work(tmp_path, command):
+    """An --out that cannot be created (here: below a regular file) used to end in a traceback after the run."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    out_arg = str(blocker / "x.png") if command[0] == "sim-demo" else str(blocker)
+    out = run_cli(*command, "--out", out_arg)
+    assert out.returncode == 2 and out.stdout == ""
+    assert "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"planner {command[0]}: error:") and str(blocker) in last
+    assert "success" not in out.stderr   # no episode ran first

@@ -181,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--max-steps must be >= 1")
     if args.rays_every <= 0:
         raise ConfigError("--rays-every must be positive")
+    if args.out:   # an unusable --out fails now, not after the episode
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     import sim  # noqa: F401  (registers the environments)
     from planner.evaluation import make_planner
     driver = make_planner(args.planner, "car" if args.env == "drive" else "jackal", {"model": args.model})
