@@ -202,3 +202,14 @@ def test_bench_latency_prints_one_json_document(tmp_path, capsys):
     assert result["attention_flops"]["mini"]["steps_3"]["scores_mix_removed"] >= 0.72
     assert result["int8_agreement"]["trained"] is False and result["int8_agreement"]["n"] > 0
     assert (tmp_path / "bench" / "bench_latency.png").stat().st_size > 0
+
+
+def test_export_does_not_overwrite_a_trained_model_without_force(tmp_path, capsys):
+    """`planner export --random-init` (default --out models/weights) used to replace the shipped model."""
+    card = tmp_path / "mini.card.json"
+    card.write_text(json.dumps({"training": {"data": "planner train TRAIN seeds"}}))
+    assert main(["export", "--random-init", "--out", str(tmp_path)]) == 2
+    assert "trained model" in capsys.readouterr().err
+    assert json.loads(card.read_text())["training"]["data"] == "planner train TRAIN seeds"
+    assert main(["export", "--random-init", "--out", str(tmp_path), "--force"]) == 0
+    assert "untrained" in json.loads(card.read_text())["training"]["data"]

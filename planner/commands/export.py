@@ -25,7 +25,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=0, help="seed for --random-init")
     p.add_argument("--dense", action="store_true", help="export with dense attention (ablation)")
     p.add_argument("--metrics", help="JSON file of evaluation metrics to put in the model card")
+    p.add_argument("--force", action="store_true", help="overwrite a trained model already in --out")
     p.add_argument("--json", action="store_true", help="print the model card as one JSON document")
+
+
+def refuse_to_overwrite_trained(out: str, name: str, force: bool) -> None:
+    """`planner export --random-init` with the default --out would silently replace the shipped,
+    trained model by an untrained one: overwriting a trained model needs --force."""
+    card_path = Path(out) / f"{name}.card.json"
+    if force or not card_path.is_file():
+        return
+    try:
+        training = json.loads(card_path.read_text()).get("training")
+    except (OSError, ValueError, AttributeError):
+        return   # not a readable card: nothing trained to protect
+    if training and "untrained" not in str(training):
+        raise PlannerError(f"{card_path} is a trained model; choose another --out (or --name), "
+                           f"or pass --force to overwrite it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     sparse = False if args.dense else None
     if args.random_init:
         preset = args.config or "mini"
+        refuse_to_overwrite_trained(args.out, args.name or preset, args.force)
         card_path = export_untrained(args.out, preset, seed=args.seed, name=args.name, sparse=sparse)
     else:
         from models.minireasoner import PRESETS
@@ -54,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             raise PlannerError(f"--config {args.config} but the checkpoint's config is "
                                f"{preset or 'custom'}")
         sensing = from_dict(SensingConfig, meta.get("sensing") or {})
+        refuse_to_overwrite_trained(args.out, args.name or preset or "model", args.force)
         card_path = export_model(model, args.out, name=args.name or preset or "model", sensing=sensing,
                                  training=meta.get("training") or None,
                                  metrics=metrics or meta.get("metrics") or None, preset=preset, sparse=sparse)
