@@ -93,7 +93,13 @@ def _sb3(vehicle: str, opts: dict):
         from planner.training.baseline_mlp import SB3MlpPlanner
     except ImportError as exc:
         raise PlannerError(f"planner 'sb3-mlp' is not available: {exc}") from None
-    return SB3MlpPlanner(opts.get("sb3_path") or DEFAULT_SB3)
+    path = opts.get("sb3_path") or DEFAULT_SB3
+    try:
+        return SB3MlpPlanner(path)
+    except PlannerError:
+        raise
+    except Exception as exc:   # SB3 raises ValueError / BadZipFile / KeyError / RuntimeError on bad files
+        raise ModelLoadError(f"{path}: not a loadable SB3 policy ({type(exc).__name__}: {exc})") from None
 
 
 PLANNERS: dict[str, Callable[[str, dict], Any]] = {
@@ -185,9 +191,10 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
         bad = [lv for lv in (levels or []) if lv not in s.levels]
         if bad:
             raise ConfigError(f"suite {s.name} has levels {list(s.levels)}; got {bad}")
-        name, vehicle, env_id, level_list = s.name, s.vehicle, s.env_id, list(levels or s.levels)
+        name, vehicle, env_id = s.name, s.vehicle, s.env_id
+        level_list = list(dict.fromkeys(levels or s.levels))   # `--levels 0 0` runs level 0 once
         env_kwargs = {"split": "test"}
-    built = [(p, make_planner(p, vehicle, options)) for p in planners]   # fail fast, before any episode
+    built = [(p, make_planner(p, vehicle, options)) for p in dict.fromkeys(planners)]   # fail fast, before any episode
     results: dict[str, Any] = {"suite": name, "env": env_id, "episodes_per_level": episodes,
                                "levels": level_list, "split": "test" if world is None else "map",
                                "machine": machine_info(), "planners": {}}

@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=2_000_000, help="world seed (default: the first test seed)")
     p.add_argument("--planner", default="expert",
                    help="who drives: a name from planner.evaluation.PLANNERS (expert, dwa, minireasoner, ...)")
-    p.add_argument("--model", help="MiniReasoner model card (for the minireasoner planners)")
+    p.add_argument("--model", help="the chosen planner's model: a MiniReasoner model card (minireasoner, "
+                                   "-noverify, -dense) or an SB3 policy zip (sb3-mlp); default: the shipped one")
     p.add_argument("--map", help="ROS map_server YAML to run on instead of a generated world (nav)")
     p.add_argument("--start", help="start pose X,Y,YAW on --map")
     p.add_argument("--goal", help="goal X,Y on --map")
@@ -185,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     import sim  # noqa: F401  (registers the environments)
     from planner.evaluation import make_planner
-    driver = make_planner(args.planner, "car" if args.env == "drive" else "jackal", {"model": args.model})
+    # --model is the chosen planner's own model, whichever option name that planner reads
+    driver = make_planner(args.planner, "car" if args.env == "drive" else "jackal",
+                          {"model": args.model, "dense_model": args.model, "sb3_path": args.model})
     env, options = make_env(args)
     try:
         trace = run_episode(env, driver, options, args.rays_every)
