@@ -137,3 +137,15 @@ def test_train_cli_refuses_to_overwrite_and_rejects_bad_input(tmp_path, capsys):
     assert "unknown budget" in capsys.readouterr().err
     assert main(["train", "--budget", "smoke", "--out", str(tmp_path / "y"), "--stages", "dance"]) == 2
     assert "unknown stage" in capsys.readouterr().err
+
+
+def test_finetune_cli_adapts_to_a_user_map_and_reports_before_after(smoke_run, tmp_path, capsys):
+    _, out, _ = smoke_run
+    rc = main(["finetune", "--maps", "tests/data/small_map.yaml", "--model", str(out / "imitation" / "model.pt"),
+               "--out", str(tmp_path / "ft"), "--budget", "smoke", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["before"]) == set(result["after"]) == {"small_map", "all"}
+    assert result["map_samples"] > 0 and result["eval_tasks"] == 2
+    assert (tmp_path / "ft" / "mini.card.json").is_file() and (tmp_path / "ft" / "mini.int8.onnx").is_file()
+    assert main(["finetune", "--maps", str(tmp_path / "missing.yaml")]) == 2

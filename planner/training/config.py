@@ -106,6 +106,8 @@ class BaselineConfig:
 @dataclass(frozen=True)
 class FinetuneConfig:
     samples: int = 3000
+    dagger_rounds: int = 1
+    dagger_samples: int = 2000
     epochs: int = 8
     lr: float = 3e-4
     batch_size: int = 128

@@ -107,11 +107,28 @@ def finetune(model: torch.nn.Module, maps: list[str], cfg: TrainConfig, mix_proc
     data = data.select(data.success)
     path_head = _path_head(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=f.lr, weight_decay=cfg.imitation.weight_decay)
-    with Progress(len(data) * f.epochs, "fine-tuning") as bar:
-        stats = train_epochs(model, optimizer, data, f.epochs, f.batch_size, cfg.imitation.value_coef,
-                             cfg.imitation.path_coef, np.random.default_rng(cfg.seed),
-                             on_batch=lambda n, s: bar.update(n, acc=s["accuracy"]),
-                             path_target=path_head(data) if path_head else None)
+    for round_ in range(f.dagger_rounds + 1):
+        if round_ > 0:
+            # DAgger on the user's maps: the model drives, the expert labels where it went.
+            from planner.training.imitation import make_act_fn
+            envs = [ScenarioMixEnv(("nav",), (), seed=cfg.seed * 1000 + 950 + 10 * round_ + i, reward=cfg.reward,
+                                   reward_scale=cfg.reward_scale, maps=train_tasks) for i in range(4)]
+            for e in envs:
+                e.set_schedule({("map", i): 1.0 for i in range(len(train_tasks))})
+            with Progress(f.dagger_samples, f"fine-tuning DAgger round {round_}") as bar:
+                more, _ = run_episodes(envs, random_scenarios(), make_act_fn(model), expert_prob=0.0,
+                                       gamma=cfg.imitation.gamma, max_samples=f.dagger_samples,
+                                       on_episode=lambda ep: bar.update(ep.steps))
+            env_steps += sum(e.steps_taken for e in envs)
+            for e in envs:
+                e.close()
+            if more is not None:
+                data = Dataset.concat([data, more])
+        with Progress(len(data) * f.epochs, "fine-tuning") as bar:
+            stats = train_epochs(model, optimizer, data, f.epochs, f.batch_size, cfg.imitation.value_coef,
+                                 cfg.imitation.path_coef, np.random.default_rng([cfg.seed, round_]),
+                                 on_batch=lambda n, s: bar.update(n, acc=s["accuracy"]),
+                                 path_target=path_head(data) if path_head else None)
     model.eval()
     after = success_on(model, eval_tasks)
     log.info("after fine-tuning: success %s", after)

@@ -1,0 +1,46 @@
+"""Merge `planner eval` results of one suite run in separate processes (same TEST seeds, same levels)
+into one JSON + markdown table + success PNG:
+`python -m planner.training.merge_eval OUT_DIR eval_a.json eval_b.json ...`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def merge(paths: list[str]) -> dict:
+    from planner.evaluation import markdown_table
+    merged: dict | None = None
+    for p in paths:
+        r = json.loads(Path(p).read_text())
+        if merged is None:
+            merged = dict(r, planners={}, episodes_per_level={})
+        if r["suite"] != merged["suite"] or r["levels"] != merged["levels"]:
+            raise SystemExit(f"{p}: suite/levels differ from {paths[0]}")
+        for name, entry in r["planners"].items():
+            merged["planners"][name] = entry
+            merged["episodes_per_level"][name] = r["episodes_per_level"]
+    merged["table"] = markdown_table(merged)
+    merged["merged_from"] = paths
+    return merged
+
+
+def main() -> None:
+    from planner.evaluation import _to_json, plot_success
+    out, paths = Path(sys.argv[1]), sys.argv[2:]
+    out.mkdir(parents=True, exist_ok=True)
+    result = merge(paths)
+    stem = f"eval_{result['suite']}"
+    (out / f"{stem}.json").write_text(_to_json(result))
+    # Summary without the per-episode lists (small enough to commit beside the docs).
+    summary = dict(result, planners={n: {"overall": e["overall"], "decision_status": e.get("decision_status"),
+                                         "levels": {lv: x["summary"] for lv, x in e["levels"].items()}}
+                                     for n, e in result["planners"].items()})
+    (out / f"{stem}.summary.json").write_text(_to_json(summary))
+    (out / f"{stem}.md").write_text(f"# Evaluation: {result['suite']} (TEST seeds)\n\n{result['table']}\n")
+    plot_success(dict(result, episodes_per_level="20-50"), out / f"{stem}_success.png")
+    print(result["table"])
+
+
+if __name__ == "__main__":
+    main()
