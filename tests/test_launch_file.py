@@ -5,6 +5,7 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +105,17 @@ def test_default_params_file_has_a_section_for_every_node_and_validates():
     names = {_kw(n, "name").value for n in _calls("Node")}
     assert names <= set(data), "every launched node needs a section in config/planner.yaml"
     check_params_file(path)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "planner_node: hello\n", "planner_node:\n  ros__parameters: [1]\n"])
+def test_malformed_params_file_is_a_config_error(tmp_path, text):
+    """A params file of the wrong shape used to end in AttributeError/TypeError tracebacks."""
+    from planner.commands.launch import check_params_file
+    from planner.errors import ConfigError
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="params.yaml"):
+        check_params_file(path)
 
 
 def test_every_node_parameter_is_documented_in_the_yaml():

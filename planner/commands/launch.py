@@ -78,8 +78,15 @@ def check_params_file(path: Path) -> None:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a ROS parameters file (node_name: ros__parameters: ...), "
+                          f"got a {type(data).__name__}")
     for node, cls in (("planner_node", NodeConfig), ("sim_node", SimNodeConfig)):
-        params = dict(((data.get(node) or {}).get("ros__parameters") or {}))
+        section = data.get(node)
+        params = {} if section is None else (section.get("ros__parameters") if isinstance(section, dict) else None)
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: {node} must hold a 'ros__parameters' mapping")
+        params = dict(params)
         params.pop("use_sim_time", None)
         try:
             from_dict(cls, params)
