@@ -32,17 +32,18 @@ TARGETS = {"mini_int8_p99_ms": 1.0, "seed_int8_p99_ms": 10.0, "mini_int8_cpu_p99
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--decisions", type=int, default=300, help="timed decisions per variant")
-    p.add_argument("--val", type=int, default=500, help="validation summaries for the agreement")
-    p.add_argument("--configs", default="mini,seed", help="comma-separated presets")
+    p.add_argument("--decisions", type=int, default=300, help="timed decisions per variant (default 300)")
+    p.add_argument("--val", type=int, default=500, help="validation summaries for the agreement (default 500)")
+    p.add_argument("--configs", default="mini,seed", help="comma-separated presets (default mini,seed)")
     p.add_argument("--model", default=None,
                    help="trained model card for the agreement (default: the shipped model, or an "
                         "untrained mini when none is shipped)")
-    p.add_argument("--out", default="runs/bench_latency", help="directory for the JSON and PNG")
+    p.add_argument("--out", default="runs/bench_latency",
+                   help="directory for the JSON and PNG (default runs/bench_latency)")
     p.add_argument("--block", type=int, default=10,
-                   help="consecutive decisions per variant before switching to the next one")
+                   help="consecutive decisions per variant before switching to the next one (default 10)")
     p.add_argument("--idle-ms", type=float, default=1.0,
-                   help="idle time after each decision, as in a control loop (it also keeps a "
+                   help="idle ms after each decision (default 1), as in a control loop (it also keeps a "
                         "SCHED_FIFO run, e.g. under `chrt -f 50`, clear of the kernel's RT throttling)")
 
 

@@ -25,10 +25,10 @@ HELP = "Verifier / DWA sweep latency (p50/p99/max) on recorded Nav-v0 and Drive-
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beams", type=int, default=720, help="Nav lidar beams over 360 degrees")
-    p.add_argument("--summaries", type=int, default=400, help="summaries recorded per environment")
-    p.add_argument("--repeats", type=int, default=3, help="timed passes over the recorded summaries")
-    p.add_argument("--seed", type=seed_int, default=1_000_000, help="first world seed (validation split)")
+    p.add_argument("--beams", type=int, default=720, help="Nav lidar beams over 360 degrees (default 720)")
+    p.add_argument("--summaries", type=int, default=400, help="summaries recorded per environment (default 400)")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes over the recorded summaries (default 3)")
+    p.add_argument("--seed", type=seed_int, default=1_000_000, help="first world seed (validation split, default 1000000)")
 
 
 def record(env, levels: list[int], count: int, seed: int) -> tuple[list, list]:
