@@ -24,19 +24,20 @@ HELP = "Run one simulated episode and write a top-down PNG (obstacles, lidar, pa
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", choices=("nav", "drive"), default="nav", help="Nav-v0 (Jackal) or Drive-v0 (car)")
-    p.add_argument("--level", type=int, default=2, help="difficulty level (nav 0-5, drive 0-4)")
+    p.add_argument("--env", choices=("nav", "drive"), default="nav", help="Nav-v0 (Jackal) or Drive-v0 (car) (default nav)")
+    p.add_argument("--level", type=int, default=2, help="difficulty level (nav 0-5, drive 0-4; default 2)")
     p.add_argument("--seed", type=seed_int, default=2_000_000, help="world seed (default: the first test seed)")
     p.add_argument("--planner", default="expert",
-                   help="who drives: a name from planner.evaluation.PLANNERS (expert, dwa, minireasoner, ...)")
+                   help="who drives (default expert): expert, dwa, minireasoner, minireasoner-noverify, "
+                        "minireasoner-dense, sb3-mlp")
     p.add_argument("--model", help="the chosen planner's model: a MiniReasoner model card (minireasoner, "
                                    "-noverify, -dense) or an SB3 policy zip (sb3-mlp); default: the shipped one")
     p.add_argument("--map", help="ROS map_server YAML to run on instead of a generated world (nav)")
     p.add_argument("--start", help="start pose X,Y,YAW on --map")
     p.add_argument("--goal", help="goal X,Y on --map")
     p.add_argument("--out", help="PNG path (default out/sim_demo_<env>_L<level>_s<seed>.png)")
-    p.add_argument("--rays-every", type=float, default=3.0, help="draw the lidar rays every N seconds")
-    p.add_argument("--max-steps", type=int, default=None, help="cap the episode length (steps)")
+    p.add_argument("--rays-every", type=float, default=3.0, help="draw the lidar rays every N seconds (default 3)")
+    p.add_argument("--max-steps", type=int, default=None, help="cap the episode length (steps; default: the env's time limit)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
 
 
