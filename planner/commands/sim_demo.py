@@ -42,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def make_env(args: argparse.Namespace):
+    if (args.start or args.goal) and not args.map:
+        raise ConfigError("--start/--goal need --map (generated worlds bring their own)")
     if args.env == "drive":
         if args.map:
             raise ConfigError("--map works with --env nav (road worlds are generated)")
