@@ -192,8 +192,9 @@ def test_bench_latency_prints_one_json_document(tmp_path, capsys):
     """Smoke run of `planner bench latency` (mini only, few decisions): the real simulator summaries,
     real exports and ORT; checks the structure, not the (machine-dependent) figures."""
     pytest.importorskip("sim")
+    untrained = export_untrained(tmp_path / "untrained")   # agreement on a known, untrained model
     rc = main(["bench", "latency", "--json", "--configs", "mini", "--decisions", "10", "--val", "12",
-               "--model", str(tmp_path / "none.card.json"), "--out", str(tmp_path / "bench")])
+               "--model", str(untrained), "--out", str(tmp_path / "bench")])
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["latency_ms"]) == {f"mini/{a}/{b}" for a in ("sparse", "dense")
@@ -202,6 +203,8 @@ def test_bench_latency_prints_one_json_document(tmp_path, capsys):
     assert result["attention_flops"]["mini"]["steps_3"]["scores_mix_removed"] >= 0.72
     assert result["int8_agreement"]["trained"] is False and result["int8_agreement"]["n"] > 0
     assert (tmp_path / "bench" / "bench_latency.png").stat().st_size > 0
+    # a --model that does not exist is an error before any timing (it used to be replaced silently)
+    assert main(["bench", "latency", "--configs", "mini", "--model", str(tmp_path / "none.card.json")]) == 2
 
 
 def test_export_does_not_overwrite_a_trained_model_without_force(tmp_path, capsys):
