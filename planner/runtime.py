@@ -44,7 +44,7 @@ class RuntimeConfig:
     vehicle: str = "jackal"            # planner.vehicles.VEHICLES key
     deadline_ms: float = 10.0          # a decision later than this becomes a safe stop
     verify: bool = True                # footprint sweep of the chosen primitive (planner.verifier)
-    goal_tolerance: float = 0.3        # m; closer than this to the goal = goal reached, stop
+    goal_tolerance: float = 0.5        # m; closer than this = goal reached, stop (= the sim's training success radius)
     max_refine_steps: int = 0          # hard cap on refinement steps; 0 = the model card's max_steps
     exit_confidence: float = 0.0       # stop refining at this confidence; 0 = the model card's value
     step_margin: float = 1.5           # start another step only if elapsed + margin * step time fits

@@ -61,7 +61,7 @@ class NodeConfig:
     vehicle: str = "jackal"              # jackal (diff drive) | car (Ackermann): kinematics and footprint
     deadline_ms: float = 10.0            # per-decision budget; late -> safe stop
     verify: bool = True                  # run the footprint verifier after the network
-    goal_tolerance: float = 0.3          # m; closer than this to the goal = reached: stop and report
+    goal_tolerance: float = 0.5          # m; closer than this to the goal = reached: stop and report
     cmd_vel_stamped: bool = False        # TwistStamped (Nav2 Jazzy+ `enable_stamped_cmd_vel`) or Twist
     odom_frame: str = "odom"             # frame of odometry and of the local plan
     base_frame: str = "base_link"        # frame of the commands (TwistStamped header)

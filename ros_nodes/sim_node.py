@@ -52,7 +52,7 @@ class SimNodeConfig:
     lockstep_timeout_s: float = 0.5      # wall s to wait for that command before stepping anyway
     cmd_vel_stamped: bool = False        # command type followed
     cmd_timeout_s: float = 0.5           # simulated s without a command -> brake
-    goal_tolerance: float = 0.35         # m; the episode is "reached" within this (Nav / map scenarios)
+    goal_tolerance: float = 0.55         # m; the episode is "reached" within this (Nav / map scenarios)
     publish_goal: bool = True            # publish the scenario's goal on goal_pose
     wait_for_planner: bool = True        # hold the world still until something publishes on cmd_vel
     episodes: int = 1                    # episodes to run, 0 = forever; then the world runs on unreported
