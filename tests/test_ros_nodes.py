@@ -244,11 +244,12 @@ def test_demo_with_a_missing_model_fails_in_one_line(tmp_path):
     assert out.stderr.strip().splitlines()[-1].startswith("planner demo: error: planner_node: model failed to load")
 
 
-@pytest.mark.parametrize("scenario", ["nav:9", "moon:1", "missing_map.yaml"])
+@pytest.mark.parametrize("scenario", ["nav:9", "moon:1", "missing_map.yaml",
+                                      "tests/data/small_map.yaml"])   # default map_start (0, 0) is in the wall
 def test_demo_with_a_bad_scenario_fails_in_one_line_before_starting_nodes(scenario):
     # used to wait for --timeout with sim_node dead (and the planner's start-up traceback on stop)
     out = subprocess.run([sys.executable, "-m", "planner.cli", "demo", "--scenario", scenario, "--timeout", "60"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.returncode == 2 and out.stdout == ""
     assert "Traceback" not in out.stderr and "started planner_node" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("planner demo: error: ")

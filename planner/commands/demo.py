@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 
 from planner.errors import PlannerError
 from planner.report import emit, format_table
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from planner.commands.launch import Launcher, node_commands, parse_launch_args, ros_env
+    from planner.commands.launch import Launcher, default_params_file, node_commands, parse_launch_args, ros_env
     if args.speed <= 0 or args.speed > 50:
         raise PlannerError("--speed must be in (0, 50]")
     if args.timeout <= 0:
@@ -44,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
         domain = int(os.environ["ROS_DOMAIN_ID"]) if os.environ.get("ROS_DOMAIN_ID") else 100 + os.getpid() % 100
     if not 0 <= domain <= 232:
         raise PlannerError("--domain-id must be in [0, 232]")
-    check_scenario(args.scenario)
     launch_args = ["use_sim:=true", f"scenario:={args.scenario}", f"model:={args.model}"]
     if args.params_file:
         launch_args.append(f"params_file:={args.params_file}")
-    commands = node_commands(parse_launch_args(launch_args))
+    commands = node_commands(parse_launch_args(launch_args))   # validates the params file
+    check_scenario(args.scenario, Path(args.params_file) if args.params_file else default_params_file())
     commands["sim_node"] += ["-p", f"speed:={float(args.speed)}", "-p", "publish_goal:=true", "-p", "episodes:=1"]
     env = ros_env(domain)
     log.info("demo: scenario %s, ROS_DOMAIN_ID=%d; starting sim_node and planner_node", args.scenario, domain)
@@ -99,19 +100,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_scenario(scenario: str) -> None:
-    """Refuse a bad scenario before starting any node (one clear line, not two nodes' start-up noise).
-    Generated worlds are built once here, exactly as sim_node will; a map's start/goal come from the
-    params file, so for maps only the file is checked and sim_node reports the rest."""
-    from pathlib import Path
+def check_scenario(scenario: str, params_file: Path) -> None:
+    """Refuse a bad scenario before starting any node (one clear line, not two nodes' start-up noise):
+    the world is built once here exactly as sim_node will build it, with sim_node's parameters from
+    the params file (a map's map_start / map_goal included: a start inside an obstacle fails here)."""
+    import yaml
 
+    from planner.config import from_dict
     from planner.errors import MapError
-    from ros_nodes.sim_node import SimNodeConfig, make_env, parse_scenario
-    if parse_scenario(scenario)["kind"] == "map":
+    from ros_nodes.sim_node import SimNodeConfig, make_env
+    data = yaml.safe_load(params_file.read_text()) or {}
+    params = dict((data.get("sim_node") or {}).get("ros__parameters") or {})
+    params.pop("use_sim_time", None)
+    cfg = from_dict(SimNodeConfig, {**params, "scenario": scenario})
+    try:
+        env, _ = make_env(cfg)
+    except MapError as exc:
         if not Path(scenario).is_file():
-            raise MapError(f"map file not found: {scenario}")
-        return
-    env, _ = make_env(SimNodeConfig(scenario=scenario))
+            raise
+        raise MapError(f"{exc} (map_start {list(cfg.map_start)} / map_goal {list(cfg.map_goal)} are sim_node "
+                       f"parameters in {params_file})") from None
     env.close()
 
 
