@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline.state["command"] = pipeline.state["commands"][0]
     pipeline.state["budget"] = args.budget
     state = pipeline.run(stages)
+    state.pop("export", None)                  # only report an export made by this invocation
     if not args.no_export:
         state["export"] = pipeline.export(args.ship)
     rows = []
