@@ -10,6 +10,14 @@ its clearance exceeds `safety_margin`.
 replaced by the best-scoring safe alternative, and if nothing is safe the decision is a controlled
 stop. The same sweep (`Verifier.sweep`) serves the DWA baseline, so there is one collision check.
 
+Cars (ackermann) get a second way to pass: holding a command for `car_commit_time` and then braking
+to a stop on the same curvature clears every lidar hit by `car_margin` (so also the guard rails, which
+stand 0.8 m outside the paved edge on Drive-v0). A full-lock command held for the whole 2 s horizon plus
+braking is a U-turn into the guard rail, so without this the verifier rejected every lane change and
+the car queued behind the first parked car until it timed out (docs/BENCHMARKS.md, "Drive stall").
+The guarantee kept is the one that matters: at every decision a controlled stop (what the fallback
+does: brake, steering held) is known to be clear, and the next decision comes 0.05 s later.
+
 Limits, by design: it knows only what the current scan shows. Space outside the lidar's field of
 view (behind a 270-degree scanner) and moving obstacles' future motion are not modelled; a scan with
 too few usable beams is not trusted at all (stop, with the reason).
@@ -37,6 +45,9 @@ class VerifierConfig:
     clearance_cap: float = 1.0      # m; clearances are reported up to this (points beyond are ignored)
     min_valid_fraction: float = 0.8  # below this fraction of usable beams: stop, the scan is not trusted
     batch: int = 8                  # alternatives checked per batch when the choice collides
+    car_commit_time: float = 0.5    # s; ackermann: also safe if held this long then braking is clear; 0 = off
+    car_margin: float = 0.85        # m; clearance the commit-then-brake check requires (Drive's guard
+                                    # rails stand 0.8 m outside the paved edge; the lidar sees the rails)
 
     def validate(self) -> None:
         require(self.horizon >= 1.5, "verifier horizon must be >= 1.5 s")
@@ -45,6 +56,8 @@ class VerifierConfig:
         require(self.clearance_cap > self.safety_margin, "clearance_cap must exceed safety_margin")
         require(0 < self.min_valid_fraction <= 1, "min_valid_fraction must be in (0, 1]")
         require(self.batch >= 1, "batch must be >= 1")
+        require(0 <= self.car_commit_time <= self.horizon, "car_commit_time must be in [0, horizon]")
+        require(0 <= self.car_margin < self.clearance_cap, "car_margin must be in [0, clearance_cap)")
 
 
 Status = Literal["verified", "corrected", "fallback"]
@@ -117,6 +130,9 @@ class Verifier:
         d_max = vehicle.max_speed ** 2 / (2 * vehicle.max_accel)
         # Tail poses spaced by at most 0.9 footprint lengths (same overlap argument as dt).
         self.n_tail = max(1, math.ceil(d_max / (0.9 * vehicle.length))) if cfg.braking else 0
+        # Commit-then-brake check (cars only; needs the braking tail to mean anything).
+        use_commit = vehicle.kind == "ackermann" and cfg.car_commit_time > 0 and cfg.braking
+        self.n_commit = math.ceil(cfg.car_commit_time / cfg.dt - 1e-9) if use_commit else 0
 
     # -- sweeping ---------------------------------------------------------------------------
     def paths(self, v0: float, w0: float, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,6 +147,33 @@ class Verifier:
         w_end = (path[:, -1, 2] - path[:, -2, 2]) / self.cfg.dt
         tail = stopping_tail(path, v_end, w_end, self.vehicle.max_accel, self.n_tail)
         return path, np.concatenate([path, tail], axis=1)
+
+    def commit_paths(self, v0: float, w0: float, cmds: np.ndarray) -> np.ndarray:
+        """(K, n_commit + n_tail, 3): each command held for n_commit * dt (>= car_commit_time), then
+        braking to a stop on the curvature it ends with (what the fallback does: the steering stays),
+        robot frame. Unlike `rollout`, the steering angle moves from the current one (w0 / v0) at most
+        max_steer_rate: a car that steers right now cannot be turning left 0.1 s later."""
+        veh, dt = self.vehicle, self.cfg.dt
+        cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
+        v_cmd, w_cmd = cmds[:, 0], cmds[:, 1]
+        moving = np.abs(v_cmd) >= 1e-6
+        target = np.clip(np.arctan(np.where(moving, w_cmd * veh.wheelbase / np.where(moving, v_cmd, 1.0), 0.0)),
+                         -veh.max_steer, veh.max_steer)
+        steer = np.full(cmds.shape[0], veh.steer_for(v0, w0) if abs(v0) > 0.1 else 0.0)
+        target = np.where(moving, target, steer)
+        v = np.full(cmds.shape[0], float(v0))
+        x, y, yaw = (np.zeros(cmds.shape[0]) for _ in range(3))
+        held = []
+        for _ in range(self.n_commit):
+            v = v + np.clip(v_cmd - v, -veh.max_accel * dt, veh.max_accel * dt)
+            steer = steer + np.clip(target - steer, -veh.max_steer_rate * dt, veh.max_steer_rate * dt)
+            w = v * np.tan(steer) / veh.wheelbase
+            mid = yaw + 0.5 * w * dt
+            x, y, yaw = x + v * np.cos(mid) * dt, y + v * np.sin(mid) * dt, yaw + w * dt
+            held.append(np.stack([x, y, yaw], axis=-1))
+        held = np.stack(held, axis=1)                                           # (K, n_commit, 3)
+        tail = stopping_tail(held, v, v * np.tan(steer) / veh.wheelbase, veh.max_accel, self.n_tail)
+        return np.concatenate([held, tail], axis=1)
 
     def _relevant_points(self, points: np.ndarray, swept: np.ndarray) -> np.ndarray:
         """Points that can be within clearance_cap of any swept footprint (others only cost time)."""
@@ -154,13 +197,37 @@ class Verifier:
     def _clearance(self, summary: SensorSummary, primitives: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         return self.sweep(summary, self.table if primitives is None else self.table[primitives])
 
+    def _deciding_clearance(self, summary: SensorSummary, primitives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like _clearance, but for a car a primitive failing the full sweep may pass the commit-then-
+        brake sweep with car_margin to spare: clearance = that sweep's, path = the commit path (it is
+        padded with its stop pose to the horizon's length, so a Decision's path has a fixed size)."""
+        clear, path = self._clearance(summary, primitives)
+        if not self.n_commit:
+            return clear, path
+        retry = np.flatnonzero(~self.is_safe(clear))
+        if not retry.size:
+            return clear, path
+        cmds = self.table[primitives[retry]]
+        swept = self.commit_paths(summary.twist.v, summary.twist.w, cmds)
+        pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
+        pts = self._relevant_points(pts[np.isfinite(pts).all(axis=1)], swept)
+        commit_clear = np.minimum(sweep_clearance(swept, pts, self.half_length, self.half_width),
+                                  self.cfg.clearance_cap)
+        clear, path = clear.copy(), path.copy()
+        for j, k in enumerate(retry):
+            if commit_clear[j] > max(self.cfg.car_margin, self.cfg.safety_margin):
+                clear[k] = commit_clear[j]
+                plan = swept[j][:path.shape[1]]
+                pad = np.repeat(plan[-1:], path.shape[1] - plan.shape[0], axis=0)
+                path[k] = np.concatenate([plan, pad])
+        return clear, path
+
     def clearances(self, summary: SensorSummary) -> np.ndarray:
         """(NUM_PRIMITIVES,) clearance in m of every primitive's swept footprint (capped)."""
         return self._clearance(summary, None)[0]
 
     def is_safe(self, clearance: np.ndarray | float) -> np.ndarray | bool:
         return np.asarray(clearance) > self.cfg.safety_margin
-
     # -- deciding ---------------------------------------------------------------------------
     def unusable_reason(self, summary: SensorSummary) -> str:
         """Why the summary cannot be trusted for a safety check ("" when it can)."""
@@ -184,7 +251,7 @@ class Verifier:
         if reason:
             return self.stop(summary, reason)
         chosen = int(chosen)
-        clear, path = self._clearance(summary, np.array([chosen]))
+        clear, path = self._deciding_clearance(summary, np.array([chosen]))
         if self.is_safe(clear[0]):
             v, w = self.table[chosen]
             return Verified(chosen, float(v), float(w), "verified", "", path[0], float(clear[0]))
@@ -195,7 +262,7 @@ class Verifier:
         order = order[(order != chosen) & (order != STOP)]
         for start in range(0, order.size, self.cfg.batch):
             batch = order[start:start + self.cfg.batch]
-            clear_b, path_b = self._clearance(summary, batch)
+            clear_b, path_b = self._deciding_clearance(summary, batch)
             safe = np.flatnonzero(self.is_safe(clear_b))
             if safe.size:
                 j = safe[0]
