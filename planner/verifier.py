@@ -10,13 +10,15 @@ its clearance exceeds `safety_margin`.
 replaced by the best-scoring safe alternative, and if nothing is safe the decision is a controlled
 stop. The same sweep (`Verifier.sweep`) serves the DWA baseline, so there is one collision check.
 
-Cars (ackermann) get a second way to pass: holding a command for `car_commit_time` and then braking
-to a stop on the same curvature clears every lidar hit by `car_margin` (so also the guard rails, which
-stand 0.8 m outside the paved edge on Drive-v0). A full-lock command held for the whole 2 s horizon plus
-braking is a U-turn into the guard rail, so without this the verifier rejected every lane change and
-the car queued behind the first parked car until it timed out (docs/BENCHMARKS.md, "Drive stall").
-The guarantee kept is the one that matters: at every decision a controlled stop (what the fallback
-does: brake, steering held) is known to be clear, and the next decision comes 0.05 s later.
+Cars (ackermann) get a second way to pass, as a car really drives (steering angle rate-limited from
+the current one, `Verifier.car_paths`): both (a) holding the command's steering for `car_commit_time`
+and then braking to a stop on that curvature (what the fallback does: brake, steering held), and
+(b) holding it that long, steering back to straight at the same speed to the horizon's end and then
+braking, clear every lidar hit by `car_margin` (so also the guard rails, 0.8 m outside the paved edge
+on Drive-v0). (a) keeps the guarantee that a controlled stop is clear at every decision; (b) keeps
+the full sweep's look-ahead distance for what lies ahead. Without this, a full-lock command held for
+the 2 s horizon plus braking is a U-turn into the rail: every lane change was corrected to straight
+on and the car queued behind the first parked car until timeout (docs/BENCHMARKS.md, "Drive stall").
 
 Limits, by design: it knows only what the current scan shows. Space outside the lidar's field of
 view (behind a 270-degree scanner) and moving obstacles' future motion are not modelled; a scan with
@@ -133,6 +135,7 @@ class Verifier:
         # Commit-then-brake check (cars only; needs the braking tail to mean anything).
         use_commit = vehicle.kind == "ackermann" and cfg.car_commit_time > 0 and cfg.braking
         self.n_commit = math.ceil(cfg.car_commit_time / cfg.dt - 1e-9) if use_commit else 0
+        self.n_horizon = int(round(cfg.horizon / cfg.dt))
 
     # -- sweeping ---------------------------------------------------------------------------
     def paths(self, v0: float, w0: float, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,32 +151,36 @@ class Verifier:
         tail = stopping_tail(path, v_end, w_end, self.vehicle.max_accel, self.n_tail)
         return path, np.concatenate([path, tail], axis=1)
 
-    def commit_paths(self, v0: float, w0: float, cmds: np.ndarray) -> np.ndarray:
-        """(K, n_commit + n_tail, 3): each command held for n_commit * dt (>= car_commit_time), then
-        braking to a stop on the curvature it ends with (what the fallback does: the steering stays),
-        robot frame. Unlike `rollout`, the steering angle moves from the current one (w0 / v0) at most
-        max_steer_rate: a car that steers right now cannot be turning left 0.1 s later."""
+    def car_paths(self, v0: float, w0: float, cmds: np.ndarray, straighten: bool) -> np.ndarray:
+        """(K, n + n_tail, 3) robot-frame poses of a car holding each (v, w) command's steering for
+        n_commit * dt (>= car_commit_time), then braking to a stop on the curvature it ends with (what
+        the fallback does: the steering stays) when not `straighten`; when `straighten`, steering back
+        to straight at the same speed until the horizon's end, then braking (a lane change as it is
+        driven: it keeps the full sweep's look-ahead distance for what is ahead). Unlike `rollout`, the
+        steering angle moves from the current one (w0 / v0) at most max_steer_rate."""
         veh, dt = self.vehicle, self.cfg.dt
         cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
         v_cmd, w_cmd = cmds[:, 0], cmds[:, 1]
         moving = np.abs(v_cmd) >= 1e-6
+        steer = np.full(cmds.shape[0], veh.steer_for(v0, w0) if abs(v0) > 0.1 else 0.0)
         target = np.clip(np.arctan(np.where(moving, w_cmd * veh.wheelbase / np.where(moving, v_cmd, 1.0), 0.0)),
                          -veh.max_steer, veh.max_steer)
-        steer = np.full(cmds.shape[0], veh.steer_for(v0, w0) if abs(v0) > 0.1 else 0.0)
         target = np.where(moving, target, steer)
         v = np.full(cmds.shape[0], float(v0))
         x, y, yaw = (np.zeros(cmds.shape[0]) for _ in range(3))
-        held = []
-        for _ in range(self.n_commit):
+        poses = []
+        for step in range(self.n_horizon if straighten else self.n_commit):
+            if step == self.n_commit:
+                target = np.zeros_like(target)
             v = v + np.clip(v_cmd - v, -veh.max_accel * dt, veh.max_accel * dt)
             steer = steer + np.clip(target - steer, -veh.max_steer_rate * dt, veh.max_steer_rate * dt)
             w = v * np.tan(steer) / veh.wheelbase
             mid = yaw + 0.5 * w * dt
             x, y, yaw = x + v * np.cos(mid) * dt, y + v * np.sin(mid) * dt, yaw + w * dt
-            held.append(np.stack([x, y, yaw], axis=-1))
-        held = np.stack(held, axis=1)                                           # (K, n_commit, 3)
-        tail = stopping_tail(held, v, v * np.tan(steer) / veh.wheelbase, veh.max_accel, self.n_tail)
-        return np.concatenate([held, tail], axis=1)
+            poses.append(np.stack([x, y, yaw], axis=-1))
+        poses = np.stack(poses, axis=1)                                         # (K, n, 3)
+        tail = stopping_tail(poses, v, v * np.tan(steer) / veh.wheelbase, veh.max_accel, self.n_tail)
+        return np.concatenate([poses, tail], axis=1)
 
     def _relevant_points(self, points: np.ndarray, swept: np.ndarray) -> np.ndarray:
         """Points that can be within clearance_cap of any swept footprint (others only cost time)."""
@@ -198,9 +205,9 @@ class Verifier:
         return self.sweep(summary, self.table if primitives is None else self.table[primitives])
 
     def _deciding_clearance(self, summary: SensorSummary, primitives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Like _clearance, but for a car a primitive failing the full sweep may pass the commit-then-
-        brake sweep with car_margin to spare: clearance = that sweep's, path = the commit path (it is
-        padded with its stop pose to the horizon's length, so a Decision's path has a fixed size)."""
+        """Like _clearance, but for a car a primitive failing the full sweep passes when both car_paths
+        (commit then brake; commit, straighten, then brake) clear every lidar hit by car_margin:
+        clearance = the smaller of the two, path = the straightening one (same size as the full path)."""
         clear, path = self._clearance(summary, primitives)
         if not self.n_commit:
             return clear, path
@@ -208,18 +215,19 @@ class Verifier:
         if not retry.size:
             return clear, path
         cmds = self.table[primitives[retry]]
-        swept = self.commit_paths(summary.twist.v, summary.twist.w, cmds)
+        v0, w0 = summary.twist.v, summary.twist.w
+        stop, drive = self.car_paths(v0, w0, cmds, False), self.car_paths(v0, w0, cmds, True)
         pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
-        pts = self._relevant_points(pts[np.isfinite(pts).all(axis=1)], swept)
-        commit_clear = np.minimum(sweep_clearance(swept, pts, self.half_length, self.half_width),
-                                  self.cfg.clearance_cap)
+        pts = self._relevant_points(pts[np.isfinite(pts).all(axis=1)], drive)
+        pts = pts if pts.shape[0] else pts.reshape(0, 2)
+        car_clear = np.minimum(sweep_clearance(stop, pts, self.half_length, self.half_width),
+                               sweep_clearance(drive, pts, self.half_length, self.half_width))
+        car_clear = np.minimum(car_clear, self.cfg.clearance_cap)
         clear, path = clear.copy(), path.copy()
         for j, k in enumerate(retry):
-            if commit_clear[j] > max(self.cfg.car_margin, self.cfg.safety_margin):
-                clear[k] = commit_clear[j]
-                plan = swept[j][:path.shape[1]]
-                pad = np.repeat(plan[-1:], path.shape[1] - plan.shape[0], axis=0)
-                path[k] = np.concatenate([plan, pad])
+            if car_clear[j] > max(self.cfg.car_margin, self.cfg.safety_margin):
+                clear[k] = car_clear[j]
+                path[k] = drive[j, :path.shape[1]]
         return clear, path
 
     def clearances(self, summary: SensorSummary) -> np.ndarray:
