@@ -149,3 +149,28 @@ def test_finetune_cli_adapts_to_a_user_map_and_reports_before_after(smoke_run, t
     assert result["map_samples"] > 0 and result["eval_tasks"] == 2
     assert (tmp_path / "ft" / "mini.card.json").is_file() and (tmp_path / "ft" / "mini.int8.onnx").is_file()
     assert main(["finetune", "--maps", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_ppo_policy_log_probs_do_not_depend_on_sb3_train_mode():
+    """SB3 collects rollouts in eval mode and updates in train mode: both must give the same log-probs,
+    or the PPO ratio is wrong from the first update."""
+    import gymnasium
+    import torch
+
+    import sim  # noqa: F401  (registers the envs)
+    from planner.training.ppo import MiniReasonerPolicy
+
+    env = gymnasium.make("planner/Nav-v0", level=1)
+    obs, _ = env.reset(seed=3)
+    policy = MiniReasonerPolicy(env.observation_space, env.action_space, lambda _: 1e-4)
+    batch = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+    actions = torch.arange(3)
+    batch3 = {k: v.repeat(3, 1) for k, v in batch.items()}
+    policy.set_training_mode(False)
+    with torch.no_grad():
+        _, logp_rollout, _ = policy.evaluate_actions(batch3, actions)
+    policy.set_training_mode(True)
+    with torch.no_grad():
+        _, logp_update, _ = policy.evaluate_actions(batch3, actions)
+    torch.testing.assert_close(logp_rollout, logp_update)
+    env.close()

@@ -40,7 +40,9 @@ class MiniReasonerPolicy(ActorCriticPolicy):
         return data
 
     def logits_and_values(self, obs: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.reasoner(obs["lidar"].float(), obs["state"].float())
+        # Soft gating in rollouts AND updates: SB3 flips eval/train mode between them, and the model's
+        # default (hard in eval mode) would make the stored log-probs and the PPO ratio disagree.
+        out = self.reasoner(obs["lidar"].float(), obs["state"].float(), hard=False)
         return out["logits"], out["value"].reshape(-1)
 
     def forward(self, obs, deterministic: bool = False):
@@ -106,7 +108,7 @@ class AnchoredPPO(PPO):
                 if kl_coef > 0:
                     with torch.no_grad():
                         ref = self.anchor(batch.observations["lidar"].float(),
-                                          batch.observations["state"].float())["logits"]
+                                          batch.observations["state"].float(), hard=False)["logits"]
                     ref_logp = F.log_softmax(ref, -1)
                     kl = (ref_logp.exp() * (ref_logp - F.log_softmax(logits, -1))).sum(-1).mean()
                     loss = loss + kl_coef * kl
