@@ -174,3 +174,17 @@ def test_ppo_policy_log_probs_do_not_depend_on_sb3_train_mode():
         _, logp_update, _ = policy.evaluate_actions(batch3, actions)
     torch.testing.assert_close(logp_rollout, logp_update)
     env.close()
+
+
+def test_finetune_loads_a_model_card_like_every_other_command(tmp_path):
+    from planner.export import export_untrained
+    from planner.training.modelio import load_model
+    from planner.errors import ModelLoadError
+
+    card = export_untrained(tmp_path / "m")
+    model = load_model(card)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    pt = next((tmp_path / "m").glob("*.pt"))
+    pt.write_bytes(pt.read_bytes()[:100])            # truncated weights: the card's hash catches it
+    with pytest.raises(ModelLoadError):
+        load_model(card)

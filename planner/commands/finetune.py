@@ -8,7 +8,7 @@ HELP = "Adapt the shipped model to your own maps from expert-labelled examples."
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maps", required=True, help="comma-separated ROS map_server YAML files (a.yaml,b.yaml)")
-    p.add_argument("--model", default="models/weights/mini.pt", help="trained checkpoint to start from")
+    p.add_argument("--model", default="models/weights/mini.pt", help="trained model to start from: a checkpoint (.pt) or a model card (.card.json)")
     p.add_argument("--out", default="runs/finetune", help="directory for the fine-tuned model (pt, ONNX, card)")
     p.add_argument("--samples", type=int, default=None, help="expert-labelled examples (default: config)")
     p.add_argument("--epochs", type=int, default=None, help="passes over them (default: config)")

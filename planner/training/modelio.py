@@ -30,5 +30,13 @@ def save_model(model: torch.nn.Module, path: Path, training: dict | None = None,
 
 
 def load_model(path: Path) -> torch.nn.Module:
-    from planner.export import load_checkpoint
+    """A trained MiniReasoner from a checkpoint (.pt) or, as the other commands take it, a model card
+    (or a model directory / ONNX file beside one): then the card's torch file, hash-checked."""
+    from planner.export import checked_file, load_card, load_checkpoint
+    path = Path(path)
+    if path.suffix != ".pt":
+        card, directory = load_card(path)
+        if "torch" not in card["files"]:
+            raise ModelLoadError(f"{path}: the model card lists no PyTorch weights to fine-tune")
+        path = checked_file(card, directory, card["files"]["torch"])
     return load_checkpoint(path)[0]
