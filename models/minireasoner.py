@@ -28,7 +28,7 @@ pieces the runtime (and the ONNX export) run separately so it can exit early and
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn

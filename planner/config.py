@@ -105,15 +105,21 @@ def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
 
 
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """Parse a YAML file; a missing file or bad YAML is a one-line ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
 def load_yaml(path: str | Path, cls: type[T], section: str | None = None) -> T:
     """Load `cls` from a YAML file (optionally from one top-level `section`)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path)
     if section is not None:
         if not isinstance(data, dict) or section not in data:
             raise ConfigError(f"{path}: missing section '{section}'")

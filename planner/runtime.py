@@ -16,7 +16,6 @@ cannot load the graph). Every file is checked against the model card (size, sha2
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,8 +25,8 @@ import numpy as np
 from planner.config import require
 from planner.decision import Decision
 from planner.errors import ModelLoadError
-from planner.export import BACKEND_FILES, card_config, checked_file, load_card
-from planner.sensing import SensingConfig, SensorSummary
+from planner.export import card_config, checked_file, load_card
+from planner.sensing import SensorSummary
 from planner.vehicles import STOP, VEHICLES, VehicleSpec, primitive_table, rollout, to_odom
 from planner.verifier import Verifier, VerifierConfig
 

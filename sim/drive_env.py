@@ -19,14 +19,13 @@ reward terms. Differences:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from planner.errors import ConfigError
 from planner.sensing import SensingConfig
-from planner.vehicles import CAR, NUM_PRIMITIVES, SPEED_FRACTIONS, STOP, TURN_FRACTIONS, VehicleSpec
+from planner.vehicles import CAR, SPEED_FRACTIONS, STOP, TURN_FRACTIONS, VehicleSpec
 from sim.core import LidarConfig
 from sim.metrics import EpisodeRecorder
 from sim.nav_env import NavEnv

@@ -33,7 +33,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from planner.config import from_dict, require
+from planner.config import from_dict, read_yaml, require
 from planner.errors import ConfigError, SensorError
 from planner.sensing import STATE_DIM, Pose2D, SensingConfig, SensorSummary, Twist2D, summarize
 from planner.vehicles import NUM_PRIMITIVES, VEHICLES, VehicleSpec, primitive_table
@@ -278,14 +278,8 @@ def env_kwargs_from_yaml(path: str = "config/sim.yaml", section: str = "nav") ->
     """Validated NavEnv keyword arguments from a YAML section (see config/sim.yaml)."""
     from pathlib import Path
 
-    import yaml
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(p) or {}
     if not isinstance(data, dict) or not isinstance(data.get(section), dict):
         raise ConfigError(f"{p}: missing section '{section}'")
     kw = dict(data[section])

@@ -1,5 +1,4 @@
 """The lidar-only DWA baseline: exact scans for its choices, then real Nav-v0 episodes."""
-import math
 
 import gymnasium as gym
 import numpy as np

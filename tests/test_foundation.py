@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.cli import COMMANDS, build_parser
+from planner.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,6 @@
 """sim_node in-process (own rclpy context): map scenarios, LaserScan geometry, following cmd_vel,
 braking on command timeout, outcome reports."""
 import json
-import math
 import os
 import random
 from pathlib import Path

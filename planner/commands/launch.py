@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import yaml
 
 from planner.errors import ConfigError
 
@@ -71,13 +70,8 @@ def check_params_file(path: Path) -> None:
     """Validate the parameter file the same way the nodes do, so mistakes fail here in one line."""
     from ros_nodes.planner_node import NodeConfig
     from ros_nodes.sim_node import SimNodeConfig
-    from planner.config import from_dict
-    if not path.is_file():
-        raise ConfigError(f"params_file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    from planner.config import from_dict, read_yaml
+    data = read_yaml(path, "params_file") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a ROS parameters file (node_name: ros__parameters: ...), "
                           f"got a {type(data).__name__}")

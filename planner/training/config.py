@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
 
-from planner.config import ConfigError, from_dict, require
+from planner.config import ConfigError, from_dict, read_yaml, require
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "train.yaml"
 
@@ -143,12 +142,7 @@ def load_train_config(budget: str = "default", path: str | Path = DEFAULT_CONFIG
                       seed: int | None = None) -> TrainConfig:
     """The `default` section of `path`, with section `budget` merged over it."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"training config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path, "training config") or {}
     if "default" not in data:
         raise ConfigError(f"{path}: missing section 'default'")
     if budget not in data:
