@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import signal
+from dataclasses import fields
 from typing import Sequence
 
 import numpy as np
@@ -188,6 +189,27 @@ def _fmt(v: object) -> str:
 
 
 # --- parameters -----------------------------------------------------------------------------------
+
+def declare_config_parameters(node, defaults, describe=lambda name: "") -> None:
+    """Declare one ROS parameter per field of the config dataclass instance `defaults`. Dynamic typing:
+    a YAML `10` for a float must not kill the node; `read_config_parameters` checks the types."""
+    from rcl_interfaces.msg import ParameterDescriptor
+    for f in fields(defaults):
+        value = getattr(defaults, f.name)
+        node.declare_parameter(f.name, list(value) if isinstance(value, tuple) else value,
+                               ParameterDescriptor(description=describe(f.name), dynamic_typing=True))
+
+
+def read_config_parameters(node, config_cls):
+    """The node's parameters as a validated `config_cls`; unknown (typo'd) names are a ConfigError."""
+    from planner.config import from_dict
+    from planner.errors import ConfigError
+    known = tuple(f.name for f in fields(config_cls))
+    unknown = unknown_parameters(node, known)
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(known)}")
+    return from_dict(config_cls, {name: node.get_parameter(name).value for name in known})
+
 
 def unknown_parameters(node, known: tuple[str, ...]) -> list[str]:
     """Parameters given to `node` (params file, -p) that it does not declare: typos that rclpy would

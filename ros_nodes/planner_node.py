@@ -32,7 +32,6 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry, Path
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -41,7 +40,7 @@ from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 from diagnostic_msgs.msg import DiagnosticArray
 
-from planner.config import ConfigError, from_dict, require
+from planner.config import ConfigError, require
 from planner.decision import Decision
 from planner.errors import PlannerError, SensorError
 from planner.report import latency_stats
@@ -177,12 +176,7 @@ class PlannerNode(LifecycleNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        defaults = NodeConfig()
-        for name in PARAMETER_NAMES:
-            value = getattr(defaults, name)
-            # dynamic typing: a YAML `10` for a float must not kill the node; NodeConfig checks types.
-            self.declare_parameter(name, list(value) if isinstance(value, tuple) else value,
-                                   ParameterDescriptor(description=_doc(name), dynamic_typing=True))
+        convert.declare_config_parameters(self, NodeConfig(), describe=_doc)
         self.cfg: NodeConfig | None = None
         self.planner = None
         self.active = False
@@ -261,11 +255,7 @@ class PlannerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def read_config(self) -> NodeConfig:
-        unknown = convert.unknown_parameters(self, PARAMETER_NAMES)
-        if unknown:
-            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMETER_NAMES)}")
-        values = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
-        return from_dict(NodeConfig, values)
+        return convert.read_config_parameters(self, NodeConfig)
 
     def _fail(self, message: str) -> TransitionCallbackReturn:
         self.error = message

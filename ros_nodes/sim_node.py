@@ -22,7 +22,6 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -30,7 +29,7 @@ from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 
-from planner.config import ConfigError, from_dict, require
+from planner.config import ConfigError, require
 from planner.errors import PlannerError
 from planner.sensing import Pose2D, Twist2D
 from ros_nodes import convert
@@ -117,15 +116,8 @@ class SimNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        defaults = SimNodeConfig()
-        for name in PARAMETER_NAMES:
-            value = getattr(defaults, name)
-            self.declare_parameter(name, list(value) if isinstance(value, tuple) else value,
-                                   ParameterDescriptor(dynamic_typing=True))
-        unknown = convert.unknown_parameters(self, PARAMETER_NAMES)
-        if unknown:
-            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMETER_NAMES)}")
-        self.cfg = from_dict(SimNodeConfig, {n: self.get_parameter(n).value for n in PARAMETER_NAMES})
+        convert.declare_config_parameters(self, SimNodeConfig())
+        self.cfg = convert.read_config_parameters(self, SimNodeConfig)
         self.env, self.scenario = make_env(self.cfg)
         self.dt = self.env.dt
         self.lidar = self.env.lidar_cfg
