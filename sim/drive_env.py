@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 
-import gymnasium as gym
 import numpy as np
 
 from planner.errors import ConfigError
@@ -31,7 +30,6 @@ from sim.metrics import EpisodeRecorder
 from sim.nav_env import NavEnv
 from sim.roads import (RoadWorld, check_road_level, generate_road, off_road,
                        road_time_limit)
-from sim.worlds import SPLITS, check_seed
 
 DRIVE_LIDAR = LidarConfig(beams=256, fov=1.5 * math.pi, range_min=0.1, range_max=30.0, noise_std=0.02)
 DRIVE_SENSING = SensingConfig(num_sectors=64, fov=1.5 * math.pi, range_max=30.0)
@@ -52,24 +50,17 @@ class DriveEnv(NavEnv):
                          control_hz=control_hz, goal_tolerance=1.0, vehicle=CAR, render_mode=render_mode)
         self.level = level
 
-    def set_level(self, level: int) -> None:
-        self.level = check_road_level(level)
+    def _check_level(self, level: int) -> int:
+        return check_road_level(level)
+
+    def _generate_world(self, level: int, world_seed: int) -> RoadWorld:
+        world = generate_road(level, world_seed)
+        world.validate()   # road worlds are checked before they are driven, as they always were
+        return world
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        gym.Env.reset(self, seed=seed)
-        options = dict(options or {})
-        if "level" in options:
-            self.level = check_road_level(options.pop("level"))
-        world = options.pop("world", None) or self.fixed_world
-        world_seed = options.pop("world_seed", None)
-        if options:
-            raise ConfigError(f"unknown reset option(s): {sorted(options)}")
-        if world is None:
-            if world_seed is None:
-                rng = SPLITS[self.split or "train"]
-                world_seed = int(self.np_random.integers(rng.start, rng.stop))
-            world = generate_road(self.level, check_seed(world_seed, self.split))
-        obs, info = super().reset(options={"world": world})
+        obs, info = super().reset(seed=seed, options=options)
+        world = self.world
         length = world.destination_x - world.start.x
         if self.max_episode_steps is None:
             self._limit = int(math.ceil(road_time_limit(length) / self.dt))

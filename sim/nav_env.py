@@ -128,13 +128,20 @@ class NavEnv(gym.Env):
     # ---- gymnasium API ----------------------------------------------------------------------------
     def set_level(self, level: int) -> None:
         """Curriculum hook: the next reset draws worlds of this level."""
-        self.level = check_level(level)
+        self.level = self._check_level(level)
+
+    # The world family: Drive-v0 overrides these two with the road ladder.
+    def _check_level(self, level: int) -> int:
+        return check_level(level)
+
+    def _generate_world(self, level: int, world_seed: int) -> World:
+        return generate(level, world_seed)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         options = dict(options or {})
         if "level" in options:
-            self.level = check_level(options.pop("level"))
+            self.level = self._check_level(options.pop("level"))
         world = options.pop("world", None) or self.fixed_world
         world_seed = options.pop("world_seed", None)
         if options:
@@ -144,7 +151,7 @@ class NavEnv(gym.Env):
                 rng = SPLITS[self.split or "train"]
                 world_seed = int(self.np_random.integers(rng.start, rng.stop))
             world_seed = check_seed(world_seed, self.split)
-            world = generate(self.level, world_seed)
+            world = self._generate_world(self.level, world_seed)
         elif world is not self.fixed_world:
             world.validate()
         self.world = world
