@@ -214,10 +214,7 @@ class Planner:
                     f"({self.model_config.num_sectors},) / ({self.model_config.state_dim},)")
         if not (np.isfinite(lidar).all() and np.isfinite(state).all()):
             return "non-finite values in the sensor summary"
-        if summary.valid_fraction < self.sensing_config.min_valid_fraction:
-            detail = "; ".join(summary.problems) or f"{100 * summary.valid_fraction:.0f}% of beams usable"
-            return f"lidar unusable: {detail}"
-        return ""
+        return summary.lidar_unusable(self.sensing_config.min_valid_fraction)
 
     def _decide(self, summary: SensorSummary, t0: float) -> Decision:
         cfg = self.cfg

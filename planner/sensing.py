@@ -104,6 +104,13 @@ class SensorSummary:
     def goal_distance(self) -> float:
         return math.hypot(*self.goal_robot)
 
+    def lidar_unusable(self, min_valid_fraction: float) -> str:
+        """Why the lidar cannot be trusted at this threshold ("" when it can)."""
+        if self.valid_fraction >= min_valid_fraction:
+            return ""
+        detail = "; ".join(self.problems) or f"{100 * self.valid_fraction:.0f}% of beams usable"
+        return f"lidar unusable: {detail}"
+
     def __eq__(self, other: object) -> bool:
         # Field-wise, with arrays compared by value (the generated __eq__ fails on arrays; Gymnasium's
         # check_env compares infos, which carry the summary).

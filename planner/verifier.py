@@ -241,10 +241,7 @@ class Verifier:
         """Why the summary cannot be trusted for a safety check ("" when it can)."""
         if summary.vehicle != self.vehicle:
             return "sensor summary is for a different vehicle than the verifier's"
-        if summary.valid_fraction < self.cfg.min_valid_fraction:
-            detail = "; ".join(summary.problems) or f"{100 * summary.valid_fraction:.0f}% usable"
-            return f"lidar unusable: {detail}"
-        return ""
+        return summary.lidar_unusable(self.cfg.min_valid_fraction)
 
     def stop(self, summary: SensorSummary, reason: str) -> Verified:
         path, _ = self.paths(summary.twist.v, summary.twist.w, self.table[[STOP]])
