@@ -308,9 +308,10 @@ class PlannerNode(LifecycleNode):
             return stop_decision(f"scan rejected: {exc}", self._pose)
         if summary.problems:
             self._problem("scan: " + "; ".join(summary.problems), count=True)
-        if summary.valid_fraction < self.planner.sensing_config.min_valid_fraction:
+        unusable = summary.lidar_unusable(self.planner.sensing_config.min_valid_fraction)
+        if unusable:
             self.state = "scan unusable"
-            return stop_decision("too few usable beams", self._pose)
+            return stop_decision(unusable, self._pose)
         decision = self.planner.decide(summary)
         self.decisions += 1
         if decision.status == "fallback":
