@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from planner.errors import ConfigError, ModelLoadError, PlannerError
+from planner.report import latency_stats
 
 DEFAULT_MODEL = "models/weights/mini.card.json"
 DEFAULT_DENSE_MODEL = "models/weights/mini-dense.card.json"
@@ -159,9 +160,8 @@ def run_episode(env, planner, *, seed: int, world_seed: int | None = None, trace
         if term or trunc:
             break
     m = dict(info["metrics"])
-    m["decision_ms_p50"] = float(np.percentile(latencies, 50))
-    m["decision_ms_p99"] = float(np.percentile(latencies, 99))
-    m["decision_ms_max"] = float(np.max(latencies))
+    stats = latency_stats(latencies)
+    m["decision_ms_p50"], m["decision_ms_p99"], m["decision_ms_max"] = stats["p50"], stats["p99"], stats["max"]
     if trace:
         m["trail"] = u.recorder.trail.tolist()
     return m
