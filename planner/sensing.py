@@ -48,12 +48,15 @@ class SensingConfig:
     min_valid_fraction: float = 0.8       # below this fraction of usable beams the scan is rejected
     max_fov_shortfall: float = 0.05       # rad; a scan may cover slightly less than fov
     min_beams_per_sector: float = 1.0     # scans coarser than the sectors are rejected
+    lookahead: float = 2.5                # m; with a global path, the model's "goal" is the path point this
+                                          # far ahead (carrot_on_path), as Nav2 controllers follow a plan
 
     def validate(self) -> None:
         require(4 <= self.num_sectors <= 4096, "num_sectors must be in [4, 4096]")
         require(0 < self.fov <= 2 * math.pi + 1e-9, "fov must be in (0, 2*pi]")
         require(self.range_max > 0, "range_max must be positive")
         require(0 < self.min_valid_fraction <= 1, "min_valid_fraction must be in (0, 1]")
+        require(0 < self.lookahead <= 100, "lookahead must be in (0, 100] m")
 
     @property
     def sector_edges(self) -> np.ndarray:
@@ -251,3 +254,33 @@ def summarize(scan: Scan, pose: Pose2D, twist: Twist2D, goal: Pose2D, *,
     return SensorSummary(lidar=sectors, state=state, points=pts, pose=pose, twist=twist, goal=goal,
                          goal_robot=(gx, gy), stamp=scan.stamp, vehicle=vehicle,
                          valid_fraction=valid_fraction, problems=tuple(problems))
+
+
+def carrot_on_path(path: np.ndarray, pose: Pose2D, lookahead: float) -> Pose2D:
+    """The local goal the model steers to when a global path is given: from the path point nearest the
+    robot, walk `lookahead` metres further along the path (the path's last point if it ends sooner).
+
+    `path` is (N, 2) x, y in the odom frame, first point near the robot or behind it, last point the
+    goal. The simulator (a path replanned on the static map every step) and the ROS node (a
+    nav_msgs/Path from the global planner) both call this, so the model sees the same kind of goal.
+    """
+    pts = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0 or not np.all(np.isfinite(pts)):
+        raise SensorError("global path is empty or not finite")
+    if len(pts) == 1:
+        return Pose2D(float(pts[0, 0]), float(pts[0, 1]))
+    seg = np.diff(pts, axis=0)
+    seg_len = np.hypot(seg[:, 0], seg[:, 1])
+    # Nearest point on the polyline: project the robot on every segment.
+    rel = np.array([pose.x, pose.y]) - pts[:-1]
+    t = np.clip(np.einsum("ij,ij->i", rel, seg) / np.maximum(seg_len ** 2, 1e-12), 0.0, 1.0)
+    proj = pts[:-1] + t[:, None] * seg
+    i = int(np.argmin(np.hypot(*(proj - [pose.x, pose.y]).T)))
+    remaining = lookahead + t[i] * seg_len[i]     # measured from the start of segment i
+    for j in range(i, len(seg)):
+        if remaining <= seg_len[j]:
+            f = remaining / max(seg_len[j], 1e-12)
+            x, y = pts[j] + f * seg[j]
+            return Pose2D(float(x), float(y))
+        remaining -= seg_len[j]
+    return Pose2D(float(pts[-1, 0]), float(pts[-1, 1]))

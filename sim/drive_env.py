@@ -32,7 +32,7 @@ from sim.roads import (RoadWorld, check_road_level, generate_road, off_road,
                        road_time_limit)
 
 DRIVE_LIDAR = LidarConfig(beams=256, fov=1.5 * math.pi, range_min=0.1, range_max=30.0, noise_std=0.02)
-DRIVE_SENSING = SensingConfig(num_sectors=64, fov=1.5 * math.pi, range_max=30.0)
+DRIVE_SENSING = SensingConfig(num_sectors=64, fov=1.5 * math.pi, range_max=30.0, lookahead=8.0)
 
 
 class DriveEnv(NavEnv):
@@ -41,13 +41,14 @@ class DriveEnv(NavEnv):
     def __init__(self, level: int = 0, split: str | None = "train", world: RoadWorld | None = None,
                  lidar: LidarConfig | dict | None = None, sensing: SensingConfig | dict | None = None,
                  reward=None, max_episode_steps: int | None = None, control_hz: float = 20.0,
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, guidance: str = "path"):
         level = check_road_level(level)
         if world is not None and not isinstance(world, RoadWorld):
             raise ConfigError("Drive-v0 needs a RoadWorld (sim.roads.generate_road)")
         super().__init__(level=0, split=split, world=world, lidar=lidar or DRIVE_LIDAR,
                          sensing=sensing or DRIVE_SENSING, reward=reward, max_episode_steps=max_episode_steps,
-                         control_hz=control_hz, goal_tolerance=1.0, vehicle=CAR, render_mode=render_mode)
+                         control_hz=control_hz, goal_tolerance=1.0, vehicle=CAR, render_mode=render_mode,
+                         guidance=guidance)
         self.level = level
 
     def _check_level(self, level: int) -> int:

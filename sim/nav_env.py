@@ -35,7 +35,7 @@ import numpy as np
 
 from planner.config import from_dict, read_yaml, require
 from planner.errors import ConfigError, SensorError
-from planner.sensing import STATE_DIM, Pose2D, SensingConfig, SensorSummary, Twist2D, summarize
+from planner.sensing import STATE_DIM, Pose2D, SensingConfig, SensorSummary, Twist2D, carrot_on_path, summarize
 from planner.vehicles import NUM_PRIMITIVES, VEHICLES, VehicleSpec, primitive_table
 from sim.core import LidarConfig, Scene, footprint_extent, make_scan, render_topdown
 from sim.metrics import EpisodeRecorder
@@ -69,6 +69,12 @@ def _cfg(cls: type, value: Any, name: str):
     raise ConfigError(f"{name}: expected {cls.__name__} or a dict, got {type(value).__name__}")
 
 
+# What the planner is told about where to go: "path" = a global path (the static map's shortest safe
+# path, replanned from the robot every step, as Nav2's planner server gives its controllers) whose
+# lookahead point is the model's goal; "goal" = only the goal pose (no global planner).
+GUIDANCE = ("path", "goal")
+
+
 class NavEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
@@ -76,8 +82,11 @@ class NavEnv(gym.Env):
                  lidar: LidarConfig | dict | None = None, sensing: SensingConfig | dict | None = None,
                  reward: RewardConfig | dict | None = None, max_episode_steps: int | None = None,
                  control_hz: float = 20.0, goal_tolerance: float = 0.5, vehicle: str | VehicleSpec = "jackal",
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, guidance: str = "path"):
         self.level = check_level(level)
+        if guidance not in GUIDANCE:
+            raise ConfigError(f"guidance must be one of {', '.join(GUIDANCE)}, got {guidance!r}")
+        self.guidance = guidance
         if split is not None and split not in SPLITS:
             raise ConfigError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
         self.split = split
@@ -223,11 +232,21 @@ class NavEnv(gym.Env):
     def _observe(self):
         raw = self.scene.ray_ranges(self.x, self.y, self.yaw)
         scan = make_scan(raw, self.lidar_cfg, self.np_random, self.t)
-        summary = summarize(scan, Pose2D(self.x, self.y, self.yaw), Twist2D(self.v, self.w), self.world.goal,
+        pose = Pose2D(self.x, self.y, self.yaw)
+        summary = summarize(scan, pose, Twist2D(self.v, self.w), self.local_goal(pose),
                             prev_cmd=Twist2D(*self.cmd), vehicle=self.vehicle, cfg=self.sensing)
         self.summary = summary
         clearance = float(np.min(raw - self._extent))
         return {"lidar": summary.lidar, "state": summary.state}, summary, clearance
+
+    def local_goal(self, pose: Pose2D) -> Pose2D:
+        """The goal the planner is given: the world's goal, or the lookahead point of the global path."""
+        if self.guidance == "goal":
+            return self.world.goal
+        path = self.world.planning().path_from(pose.x, pose.y, self.sensing.lookahead + 1.0)
+        if path is None:
+            return self.world.goal
+        return carrot_on_path(path, pose, self.sensing.lookahead)
 
     def _advance(self, v_cmd: float, w_cmd: float):
         if self.world is None:
@@ -290,7 +309,8 @@ def env_kwargs_from_yaml(path: str = "config/sim.yaml", section: str = "nav") ->
     if not isinstance(data, dict) or not isinstance(data.get(section), dict):
         raise ConfigError(f"{p}: missing section '{section}'")
     kw = dict(data[section])
-    allowed = {"level", "split", "control_hz", "goal_tolerance", "max_episode_steps", "lidar", "sensing", "reward"}
+    allowed = {"level", "split", "control_hz", "goal_tolerance", "max_episode_steps", "lidar", "sensing", "reward",
+               "guidance"}
     unknown = sorted(set(kw) - allowed)
     if unknown:
         raise ConfigError(f"{p}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}")

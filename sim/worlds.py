@@ -128,6 +128,34 @@ class Planning:
     reference_length: float      # m, length of reference_path (used for SPL and BARN opt_time)
     next_cell: np.ndarray | None = None   # (H*W,) flat index of the next cell towards the goal, < 0: none
 
+    def path_from(self, x: float, y: float, length: float) -> np.ndarray | None:
+        """The first `length` metres of the shortest safe path from (x, y) towards the goal, (N, 2)
+        starting at (x, y): the global planner's path, replanned from where the robot is now (movers are
+        not in it, like a static map). None when no passable cell near (x, y) reaches the goal."""
+        if self.next_cell is None:
+            return None
+        h, w = self.cost_to_go.shape
+        r, c = self.grid.cell(x, y)
+        r, c = int(np.clip(r, 0, h - 1)), int(np.clip(c, 0, w - 1))
+        node = r * w + c
+        if not math.isfinite(self.cost_to_go[r, c]):
+            # The robot's own cell is too close to an obstacle for the grid: start from the nearest good one.
+            node = _nearest_passable(np.isfinite(self.cost_to_go), r, c, radius=5)
+            if node is None:
+                return None
+        res, ox, oy = self.grid.resolution, self.grid.origin[0], self.grid.origin[1]
+        pts = [(x, y)]
+        travelled = 0.0
+        while node >= 0 and travelled < length:
+            rr, cc = divmod(int(node), w)
+            px, py = ox + (cc + 0.5) * res, oy + (rr + 0.5) * res
+            travelled += math.hypot(px - pts[-1][0], py - pts[-1][1])
+            pts.append((px, py))
+            node = int(self.next_cell[node])
+        if node < 0 and len(self.reference_path):
+            pts.append(tuple(self.reference_path[-1]))     # the goal itself ends the path
+        return np.asarray(pts)
+
     def lookup(self, field_: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float) -> np.ndarray:
         r, c = self.grid.cell(x, y)
         ok = self.grid.inside(r, c)

@@ -167,3 +167,29 @@ def test_config_file_documents_the_defaults(tmp_path):
     bad.write_text("nav:\n  lidar:\n    beems: 64\n")
     with pytest.raises(ConfigError, match="beems"):
         env_kwargs_from_yaml(bad)
+
+
+def test_guidance_path_gives_the_global_paths_lookahead_point_as_the_goal():
+    # A wall across the arena with one gap at the top: the straight line start->goal hits the wall,
+    # the global path goes through the gap, so the model's goal must point there, not at the goal.
+    wall = [Box(0.0, -2.5, 0.1, 2.5), Box(0.0, 4.6, 0.1, 0.4)]      # gap between y=0 and y=4.2
+    world = World(obstacles=wall, start=Pose2D(-3.0, -2.0, 0.0), goal=Pose2D(3.0, -2.0, 0.0),
+                  bounds=(-5.0, -5.0, 5.0, 5.0))
+    env = NavEnv(world=world)
+    _, info = env.reset(seed=0)
+    s = info["summary"]
+    look = env.sensing.lookahead
+    dist = np.hypot(s.goal.x - s.pose.x, s.goal.y - s.pose.y)
+    assert look - 0.3 <= dist <= look + 0.05          # a lookahead point, not the goal 6 m away
+    assert s.goal.y > s.pose.y + 0.5                   # heading up towards the gap
+    # Near the end of the path the lookahead point is the goal itself.
+    env.unwrapped.x, env.unwrapped.y = 2.0, -2.0
+    near = env.unwrapped.local_goal(Pose2D(2.0, -2.0, 0.0))
+    assert (near.x, near.y) == pytest.approx((3.0, -2.0))
+    env.close()
+    goal_only = NavEnv(world=world, guidance="goal")
+    s2 = goal_only.reset(seed=0)[1]["summary"]
+    assert (s2.goal.x, s2.goal.y) == (3.0, -2.0)
+    goal_only.close()
+    with pytest.raises(ConfigError, match="guidance"):
+        NavEnv(guidance="gps")

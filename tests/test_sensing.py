@@ -100,3 +100,31 @@ def test_scan_as_coarse_as_the_sectors_leaves_no_sector_blind():
     s = summarize(scan, Pose2D(), Twist2D(), Pose2D(3.0, 0.0), cfg=cfg)
     assert not any("without a usable beam" in p for p in s.problems)
     np.testing.assert_allclose(s.lidar, 0.5)
+
+
+# ---- carrot_on_path: the local goal on a global path ---------------------------------------------
+def test_carrot_walks_lookahead_from_the_nearest_path_point():
+    from planner.sensing import carrot_on_path
+    path = np.array([[0.0, 0.0], [10.0, 0.0]])
+    c = carrot_on_path(path, Pose2D(0.3, 0.2, 1.0), 2.5)
+    assert (c.x, c.y) == pytest.approx((2.8, 0.0))
+    # Around a corner: 1 m left on the first leg, 1.5 m up the second.
+    path = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 5.0]])
+    c = carrot_on_path(path, Pose2D(1.0, -0.1, 0.0), 2.5)
+    assert (c.x, c.y) == pytest.approx((2.0, 1.5))
+
+
+def test_carrot_is_the_last_point_when_the_path_ends_sooner():
+    from planner.sensing import carrot_on_path
+    path = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    c = carrot_on_path(path, Pose2D(0.9, 0.0, 0.0), 5.0)
+    assert (c.x, c.y) == pytest.approx((1.0, 1.0))
+    one = carrot_on_path(np.array([[3.0, 4.0]]), Pose2D(), 2.0)
+    assert (one.x, one.y) == (3.0, 4.0)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 2)), np.array([[0.0, 0.0], [np.nan, 1.0]])])
+def test_carrot_rejects_empty_or_non_finite_paths(bad):
+    from planner.sensing import carrot_on_path
+    with pytest.raises(SensorError, match="global path"):
+        carrot_on_path(bad, Pose2D(), 2.0)
