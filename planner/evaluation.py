@@ -169,16 +169,21 @@ def run_episode(env, planner, *, seed: int, world_seed: int | None = None, trace
 
 def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), episodes: int = 20,
              levels: list[int] | None = None, out_dir: str | Path | None = None, world=None,
-             options: dict | None = None, seed: int = 0) -> dict:
+             options: dict | None = None, seed: int = 0, guidance: str = "path") -> dict:
     """Run `planners` on a suite (or on one `world`, e.g. a ROS map) and write
-    eval_<suite>.json / .md / _success.png into out_dir (when given). Returns the result dict."""
+    eval_<suite>.json / .md / _success.png into out_dir (when given). Returns the result dict.
+    `guidance` (sim.nav_env.GUIDANCE): every honest planner gets the global path's lookahead point
+    ("path", as a Nav2 controller gets the planner server's path) or only the goal ("goal")."""
     import gymnasium as gym
 
     import sim  # noqa: F401  (registers the environments)
     from planner.report import Progress, log, machine_info
     from sim.metrics import aggregate
+    from sim.nav_env import GUIDANCE
     from sim.worlds import TEST_SEEDS
 
+    if guidance not in GUIDANCE:
+        raise ConfigError(f"guidance must be one of {', '.join(GUIDANCE)}, got {guidance!r}")
     if episodes < 1:
         raise ConfigError("episodes must be >= 1")
     if out_dir is not None:   # an unusable --out fails now, not after every episode has run
@@ -194,9 +199,11 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
         name, vehicle, env_id = s.name, s.vehicle, s.env_id
         level_list = list(dict.fromkeys(levels or s.levels))   # `--levels 0 0` runs level 0 once
         env_kwargs = {"split": "test"}
+    env_kwargs["guidance"] = guidance
     built = [(p, make_planner(p, vehicle, options)) for p in dict.fromkeys(planners)]   # fail fast, before any episode
     results: dict[str, Any] = {"suite": name, "env": env_id, "episodes_per_level": episodes,
                                "levels": level_list, "split": "test" if world is None else "map",
+                               "guidance": guidance,
                                "machine": machine_info(), "planners": {}}
     total = len(built) * len(level_list) * episodes
     with Progress(total, f"eval {name}") as progress:

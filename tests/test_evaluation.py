@@ -31,6 +31,7 @@ def test_evaluate_writes_json_markdown_and_png(tmp_path):
         assert key in ep
     data = json.loads((tmp_path / "eval_nav.json").read_text())
     assert data["split"] == "test" and data["planners"]["expert"]["overall"]["episodes"] == 2
+    assert data["guidance"] == "path"
     assert "| expert" in (tmp_path / "eval_nav.md").read_text()
     assert (tmp_path / "eval_nav_success.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -41,6 +42,8 @@ def test_unknown_planner_level_and_missing_model_are_clear_errors(tmp_path):
         make_planner("nope", "jackal")
     with pytest.raises(ConfigError, match="levels"):
         evaluate("nav", planners=["expert"], episodes=1, levels=[42])
+    with pytest.raises(ConfigError, match="guidance"):
+        evaluate("nav", planners=["expert"], episodes=1, guidance="gps")
     with pytest.raises(PlannerError):
         make_planner("minireasoner", "jackal", {"model": str(tmp_path / "missing.card.json")})
 
@@ -52,6 +55,8 @@ def test_cli_eval_on_a_ros_map_prints_one_json_document(tmp_path):
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["planners"]["expert"]["overall"]["success"] == 1.0 and doc["split"] == "map"
+    goal_only = subprocess.run(cmd + ["--guidance", "goal"], capture_output=True, text=True, timeout=120)
+    assert goal_only.returncode == 0 and json.loads(goal_only.stdout)["guidance"] == "goal"
     bad = subprocess.run(cmd[:3] + [str(tmp_path / "nope.yaml")] + cmd[4:], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "error" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 

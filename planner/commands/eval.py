@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dense-model", help="model card for minireasoner-dense")
     p.add_argument("--sb3", help="SB3 policy zip for sb3-mlp")
     p.add_argument("--seed", type=seed_int, default=0, help="episode seed offset (lidar noise)")
+    p.add_argument("--guidance", choices=["path", "goal"], default="path",
+                   help="what every planner is told: the global path's lookahead point (default) or the goal only")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
 
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--start/--goal need --map")
     result = evaluate(None if world is not None else (args.suite or "nav"), planners=args.planner,
                       episodes=args.episodes, levels=args.levels, out_dir=args.out, world=world,
-                      options=options, seed=args.seed)
+                      options=options, seed=args.seed, guidance=args.guidance)
     files = result.get("files", {})
     table = result["table"] + ("\n\nwrote " + ", ".join(files.values()) if files else "")
     if args.json:
