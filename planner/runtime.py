@@ -28,7 +28,7 @@ from planner.errors import ModelLoadError
 from planner.export import card_config, checked_file, load_card
 from planner.sensing import SensorSummary
 from planner.vehicles import STOP, VEHICLES, VehicleSpec, primitive_table, rollout, to_odom
-from planner.verifier import Verifier, VerifierConfig
+from planner.verifier import MotionTracker, Verifier, VerifierConfig
 
 log = logging.getLogger("planner.runtime")
 
@@ -131,6 +131,8 @@ class Planner:
         self.exit_confidence = cfg.exit_confidence or self.model_config.exit_confidence
         self.backend_name, self.backend = self._load_backend(cfg.backend, directory)
         self.verifier = Verifier(self.vehicle, cfg.verifier)
+        # The planner's memory of its own recent scans: obstacle velocities for the verifier.
+        self.tracker = MotionTracker(cfg.verifier)
         self.table = primitive_table(self.vehicle)
         self.last: dict[str, Any] = {}
         self._warm_up()
@@ -171,8 +173,10 @@ class Planner:
             self.backend.step(out["x"], out["z"], state)
 
     def reset(self) -> None:
-        """Forget the previous decision (new goal / episode). The model keeps no state between calls."""
+        """Forget the previous decision and the remembered scans (new goal / episode, robot moved).
+        The model keeps no state between calls."""
         self.last = {}
+        self.tracker.reset()
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -221,6 +225,7 @@ class Planner:
         problem = self.input_problem(summary)
         if problem:
             return self._stop(summary, "fallback", problem, t0)
+        motion = self.tracker.update(summary) if cfg.verify else None
         if summary.goal_distance <= cfg.goal_tolerance:
             return self._stop(summary, "goal_reached", f"within {cfg.goal_tolerance} m of the goal", t0)
 
@@ -256,10 +261,11 @@ class Planner:
                      "network_ms": network_ms}
 
         if cfg.verify:
-            verified = self.verifier.verify(summary, logits, chosen)
+            verified = self.verifier.verify(summary, logits, chosen, motion)
             primitive, v, w = verified.primitive, verified.v, verified.w
             status, reason, path_robot = verified.status, verified.reason, verified.path_robot
             self.last["clearance"] = verified.clearance
+            self.last["moving_hits"] = motion.count if motion is not None else 0
         else:
             primitive = chosen
             v, w = (float(c) for c in self.table[chosen])

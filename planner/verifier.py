@@ -1,32 +1,47 @@
 """The verifier: sweep a motion primitive's footprint against the current lidar points.
 
-Every primitive is rolled out from the current twist (`planner.vehicles.rollout`, acceleration limits
-included), then extended by the distance the vehicle needs to brake to a stop at the end of the
-horizon. The vehicle's rectangle is placed at each pose and its distance to every lidar hit (robot
-frame) is taken; the minimum over the sweep is the primitive's clearance. A primitive is safe when
-its clearance exceeds `safety_margin`.
+A command is safe when two swept paths clear every lidar hit by `safety_margin`:
+- the look-ahead: holding the command for the horizon, then braking to a stop on the curvature it
+  ends with (what lies ahead);
+- the fallback's path: holding it for `commit_time` (the next decision comes before that), then
+  commanding (0, 0) -- exactly what a stop does, from wherever the command got us. Checking this at
+  every decision keeps a clear stop available at the next one; the look-ahead alone did not (a
+  diff-drive robot braking from an arc loses its yaw rate three times faster than its speed, so it
+  runs straighter than the arc that was checked, and a car holds its steering).
+Both are integrated at `sweep_step` (the control period) the way the vehicle moves: speed and yaw
+rate (diff drive) or steering angle (car, rate-limited from the current one) approach their targets
+at the vehicle's limits, end-of-step speed, mid-step heading -- the simulator's integration. The
+footprint is placed at every step: at the old 0.2 s spacing a turning footprint's corners skipped
+over points, and integrating braking at 0.2 s with end-of-step speeds under-counted the stopping
+distance by 0.2 m at 2 m/s.
+
+Moving obstacles: `MotionTracker` (kept by the runtime across decisions: the planner's own memory of
+its earlier scans, nothing else) finds lidar hits where an earlier scan saw free space, groups them
+with their neighbours, and estimates each group's velocity by matching it to the earlier scan. The
+sweep then places those points where they will be at each swept pose's time, and shrinks their
+clearance by `motion_uncertainty` x time. When nothing is safe and even stopping is not (something is
+coming), the least-bad command (largest clearance, stop on ties) is sent instead of a stop.
 
 `Verifier.verify` checks the network's choice first (the common, cheap case); a colliding choice is
 replaced by the best-scoring safe alternative, and if nothing is safe the decision is a controlled
-stop. The same sweep (`Verifier.sweep`) serves the DWA baseline, so there is one collision check.
+stop. The same sweep (`Verifier.sweep`, the look-ahead) serves the DWA baseline.
 
-Cars (ackermann) get a second way to pass, as a car really drives (steering angle rate-limited from
-the current one, `Verifier.car_paths`): both (a) holding the command's steering for `car_commit_time`
-and then braking to a stop on that curvature (what the fallback does: brake, steering held), and
-(b) holding it that long, steering back to straight at the same speed to the horizon's end and then
-braking, clear every lidar hit by `car_margin` (so also the guard rails, 0.8 m outside the paved edge
-on Drive-v0). (a) keeps the guarantee that a controlled stop is clear at every decision; (b) keeps
-the full sweep's look-ahead distance for what lies ahead. Without this, a full-lock command held for
-the 2 s horizon plus braking is a U-turn into the rail: every lane change was corrected to straight
-on and the car queued behind the first parked car until timeout (docs/BENCHMARKS.md, "Drive stall").
+Cars (ackermann) get a second way to pass, as a car really drives: both (a) holding the command's
+steering for `car_commit_time` and then braking to a stop on that curvature, and (b) holding it that
+long, steering back to straight at the same speed to the horizon's end and then braking, clear every
+lidar hit by `car_margin` (so also the guard rails, 0.8 m outside the paved edge on Drive-v0). Without
+this, a full-lock command held for the 2 s horizon plus braking is a U-turn into the rail: every lane
+change was corrected to straight on and the car queued behind the first parked car until timeout
+(docs/BENCHMARKS.md, "Drive stall"). The fallback's path must still be clear.
 
-Limits, by design: it knows only what the current scan shows. Space outside the lidar's field of
-view (behind a 270-degree scanner) and moving obstacles' future motion are not modelled; a scan with
-too few usable beams is not trusted at all (stop, with the reason).
+Limits, by design: it knows only what the scans show. Space outside the lidar's field of view is not
+modelled; an obstacle's velocity is estimated from two scans `motion_window` apart and extrapolated
+in a straight line; a scan with too few usable beams is not trusted at all (stop, with the reason).
 """
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,13 +50,13 @@ import numpy as np
 from planner.config import require
 from planner.errors import ConfigError
 from planner.sensing import SensorSummary
-from planner.vehicles import NUM_PRIMITIVES, STOP, VehicleSpec, primitive_table, rollout
+from planner.vehicles import NUM_PRIMITIVES, STOP, VehicleSpec, primitive_table
 
 
 @dataclass(frozen=True)
 class VerifierConfig:
     horizon: float = 2.0            # s swept ahead (the local path's length in time)
-    dt: float = 0.2                 # s between swept poses; vehicle must move less than its length per dt
+    dt: float = 0.2                 # s between the returned path's poses; vehicle must move less than its length per dt
     safety_margin: float = 0.05     # m; a primitive is safe when its clearance exceeds this
     braking: bool = True            # also sweep the stopping distance at the end of the horizon
     clearance_cap: float = 1.0      # m; clearances are reported up to this (points beyond are ignored)
@@ -50,6 +65,13 @@ class VerifierConfig:
     car_commit_time: float = 0.5    # s; ackermann: also safe if held this long then braking is clear; 0 = off
     car_margin: float = 0.85        # m; clearance the commit-then-brake check requires (Drive's guard
                                     # rails stand 0.8 m outside the paved edge; the lidar sees the rails)
+    sweep_step: float = 0.05        # s between swept footprints (at most; dt is split evenly)
+    commit_time: float = 0.1        # s a command is held before a stop can take over (2 control periods
+                                    # at 20 Hz: one late decision); 0 = do not check the fallback's path
+    track_motion: bool = True       # estimate moving obstacles' velocities from the planner's earlier scans
+    motion_window: float = 0.4      # s between the two scans compared
+    max_obstacle_speed: float = 3.0  # m/s; faster apparent motion is clipped to this
+    motion_uncertainty: float = 0.2  # m/s; a moving hit's clearance shrinks by this x time ahead
 
     def validate(self) -> None:
         require(self.horizon >= 1.5, "verifier horizon must be >= 1.5 s")
@@ -60,6 +82,11 @@ class VerifierConfig:
         require(self.batch >= 1, "batch must be >= 1")
         require(0 <= self.car_commit_time <= self.horizon, "car_commit_time must be in [0, horizon]")
         require(0 <= self.car_margin < self.clearance_cap, "car_margin must be in [0, clearance_cap)")
+        require(0 < self.sweep_step <= self.dt, "sweep_step must be in (0, dt]")
+        require(0 <= self.commit_time <= self.horizon, "commit_time must be in [0, horizon]")
+        require(self.motion_window > 0, "motion_window must be positive")
+        require(self.max_obstacle_speed > 0, "max_obstacle_speed must be positive")
+        require(self.motion_uncertainty >= 0, "motion_uncertainty must be >= 0")
 
 
 Status = Literal["verified", "corrected", "fallback"]
@@ -76,6 +103,17 @@ class Verified:
     clearance: float = 0.0       # m, of the primitive sent (capped at clearance_cap)
 
 
+@dataclass(frozen=True)
+class Motion:
+    """Velocities of the summary's lidar hits, robot frame (MotionTracker.update)."""
+    velocity: np.ndarray         # (M, 2) m/s, one row per summary.points row (0 for static hits)
+    moving: np.ndarray           # (M,) bool: hits the sweep extrapolates
+
+    @property
+    def count(self) -> int:
+        return int(self.moving.sum())
+
+
 def stopping_tail(poses: np.ndarray, v_end: np.ndarray, w_end: np.ndarray, decel: float,
                   n_tail: int) -> np.ndarray:
     """(P, n_tail, 3) poses continuing each path's final curvature while braking to a stop."""
@@ -89,6 +127,27 @@ def stopping_tail(poses: np.ndarray, v_end: np.ndarray, w_end: np.ndarray, decel
                      end[:, 2:3] + kappa[:, None] * s], axis=-1)
 
 
+def tail_times(v_end: np.ndarray, decel: float, n_tail: int) -> np.ndarray:
+    """(P, n_tail) seconds after the horizon at which `stopping_tail`'s poses are reached."""
+    d = v_end ** 2 / (2.0 * decel)
+    s = d[:, None] * (np.arange(1, n_tail + 1) / n_tail)[None, :]
+    v = v_end[:, None]
+    return (v - np.sqrt(np.maximum(v * v - 2.0 * decel * s, 0.0))) / decel
+
+
+def _in_pose_frames(poses: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|x'|, |y'| (M, K) of points (M, 2) in the frames of poses (K, 3)."""
+    c, s = np.cos(poses[:, 2]), np.sin(poses[:, 2])
+    k = poses.shape[0]
+    rot = np.concatenate([np.stack([c, s]), np.stack([-s, c])], axis=1)     # (2, 2K)
+    offset = np.concatenate([poses[:, 0] * c + poses[:, 1] * s, -poses[:, 0] * s + poses[:, 1] * c])
+    # einsum's own loop, not BLAS: a threaded BLAS on a busy CPU turns 0.1 ms into tens of ms.
+    local = np.einsum("mi,ik->mk", points, rot)                             # (M, 2K): x' | y'
+    local -= offset
+    np.abs(local, out=local)
+    return local[:, :k], local[:, k:]
+
+
 def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
                     half_width: float) -> np.ndarray:
     """Min distance (P,) between the rectangles placed at poses (P, N, 3) and points (M, 2).
@@ -99,21 +158,150 @@ def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
     p, n, _ = poses.shape
     if points.shape[0] == 0:
         return np.full(p, np.inf)
-    flat = poses.reshape(-1, 3).astype(np.float32)
-    c, s = np.cos(flat[:, 2]), np.sin(flat[:, 2])
-    k = flat.shape[0]
-    rot = np.concatenate([np.stack([c, s]), np.stack([-s, c])], axis=1)     # (2, 2K)
-    offset = np.concatenate([flat[:, 0] * c + flat[:, 1] * s, -flat[:, 0] * s + flat[:, 1] * c])
-    # einsum's own loop, not BLAS: a threaded BLAS on a busy CPU turns 0.1 ms into tens of ms.
-    local = np.einsum("mi,ik->mk", points.astype(np.float32), rot)          # (M, 2K): x' | y'
-    local -= offset
-    np.abs(local, out=local)
-    local[:, :k] -= half_length
-    local[:, k:] -= half_width
-    np.maximum(local, 0.0, out=local)
-    np.square(local, out=local)
-    d2 = local[:, :k] + local[:, k:]                                        # (M, K)
+    ax, ay = _in_pose_frames(poses.reshape(-1, 3).astype(np.float32), points.astype(np.float32))
+    ax -= half_length
+    ay -= half_width
+    np.maximum(ax, 0.0, out=ax)
+    np.maximum(ay, 0.0, out=ay)
+    d2 = ax * ax + ay * ay                                                  # (M, K)
     return np.sqrt(d2.min(axis=0).reshape(p, n).min(axis=1).astype(np.float64))
+
+
+def moving_clearance(poses: np.ndarray, times: np.ndarray, points: np.ndarray, velocity: np.ndarray,
+                     half_length: float, half_width: float, uncertainty: float) -> np.ndarray:
+    """Like `sweep_clearance` for points moving at `velocity` (M, 2): each pose (P, N, 3) at its time
+    (P, N) meets the points where they will be then, and each distance shrinks by uncertainty x time
+    (may go below 0: how deep the predicted overlap is)."""
+    p, n, _ = poses.shape
+    if points.shape[0] == 0:
+        return np.full(p, np.inf)
+    t = times.reshape(1, -1)                                                # (1, K)
+    flat = poses.reshape(-1, 3)
+    c, s = np.cos(flat[:, 2])[None], np.sin(flat[:, 2])[None]
+    dx = points[:, :1] + velocity[:, :1] * t - flat[None, :, 0]             # (M, K)
+    dy = points[:, 1:] + velocity[:, 1:] * t - flat[None, :, 1]
+    ax = np.maximum(np.abs(c * dx + s * dy) - half_length, 0.0)
+    ay = np.maximum(np.abs(-s * dx + c * dy) - half_width, 0.0)
+    d = np.sqrt(ax * ax + ay * ay) - uncertainty * t
+    return d.min(axis=0).reshape(p, n).min(axis=1)
+
+
+class MotionTracker:
+    """Velocities of lidar hits from the planner's own earlier scans (odometry + points, no map).
+
+    update(summary) keeps the last scans (odom frame) and compares the newest with the one about
+    `motion_window` older: a hit lying well in front of where that scan's neighbouring beams saw free
+    space is new there, i.e. something moved in. Hits are grouped into objects (neighbouring beams, small
+    gaps); an object holding such hits is moving, and its velocity is the translation that best lays its
+    hits onto the older scan (a few nearest-neighbour steps, median), clipped to max_obstacle_speed.
+    Reset it when the robot is moved or a new episode starts (Planner.reset does).
+    """
+
+    def __init__(self, cfg: VerifierConfig = VerifierConfig()):
+        self.cfg = cfg
+        self.history: deque = deque()
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def _reference(self, stamp: float):
+        """The newest stored scan at least motion_window older than `stamp` (and not stale)."""
+        best = None
+        for entry in self.history:
+            age = stamp - entry[0]
+            if self.cfg.motion_window - 1e-6 <= age <= 3 * self.cfg.motion_window:
+                best = entry
+        return best
+
+    def update(self, summary: SensorSummary) -> Motion:
+        pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
+        m = pts.shape[0]
+        none = Motion(np.zeros((m, 2)), np.zeros(m, dtype=bool))
+        finite = np.isfinite(pts).all(axis=1)
+        pose = summary.pose
+        c, s = math.cos(pose.yaw), math.sin(pose.yaw)
+        odom = np.stack([pose.x + c * pts[:, 0] - s * pts[:, 1], pose.y + s * pts[:, 0] + c * pts[:, 1]], axis=1)
+        stamp = float(summary.stamp)
+        while self.history and (stamp - self.history[0][0] > 3 * self.cfg.motion_window or stamp < self.history[0][0]):
+            self.history.popleft()
+        ref = self._reference(stamp)
+        self.history.append((stamp, odom[finite], (pose.x, pose.y, pose.yaw)))
+        if ref is None or not self.cfg.track_motion or m == 0 or ref[1].shape[0] < 2:
+            return none
+        dt = stamp - ref[0]
+        ref_pts = ref[1]
+        moving_hit = self._free_space_violations(odom, ref_pts, ref[2]) & finite
+        if not moving_hit.any():
+            return none
+        velocity = np.zeros((m, 2))
+        moving = np.zeros(m, dtype=bool)
+        for idx in self._objects(pts, finite):
+            hits = int(moving_hit[idx].sum())
+            if hits == 0 or hits < 0.3 * idx.size and hits < 3:
+                continue
+            u = self._displacement(odom[idx], ref_pts, dt)
+            speed = math.hypot(*u) / dt
+            if speed < 0.15:          # sensor noise / viewpoint change, not motion worth predicting
+                continue
+            if speed > self.cfg.max_obstacle_speed:
+                u = u * (self.cfg.max_obstacle_speed / speed)
+            vel_odom = u / dt
+            velocity[idx] = (c * vel_odom[0] + s * vel_odom[1], -s * vel_odom[0] + c * vel_odom[1])
+            moving[idx] = True
+        return Motion(velocity, moving)
+
+    @staticmethod
+    def _free_space_violations(odom: np.ndarray, ref_pts: np.ndarray, ref_pose: tuple) -> np.ndarray:
+        """(M,) True where the reference scan's two beams around a hit's bearing both reached well past it."""
+        ox, oy, oyaw = ref_pose
+        c, s = math.cos(oyaw), math.sin(oyaw)
+        def polar(p):
+            dx, dy = p[:, 0] - ox, p[:, 1] - oy
+            return np.arctan2(-s * dx + c * dy, c * dx + s * dy), np.hypot(dx, dy)
+        ang_r, rng_r = polar(ref_pts)
+        order = np.argsort(ang_r)
+        ang_r, rng_r = ang_r[order], rng_r[order]
+        step = float(np.median(np.diff(ang_r))) if ang_r.size > 2 else 0.1
+        step = max(step, 1e-3)
+        ang, rng = polar(odom)
+        j = np.searchsorted(ang_r, ang)
+        left, right = np.clip(j - 1, 0, ang_r.size - 1), np.clip(j, 0, ang_r.size - 1)
+        # A neighbour farther than 1.5 beam steps in angle is a beam with no return: free to range_max.
+        r_left = np.where(np.abs(ang - ang_r[left]) <= 1.5 * step, rng_r[left], np.inf)
+        r_right = np.where(np.abs(ang_r[right] - ang) <= 1.5 * step, rng_r[right], np.inf)
+        inside = (ang >= ang_r[0] - step) & (ang <= ang_r[-1] + step)      # seen by the reference at all
+        tolerance = 0.05 + rng * step                                      # corners stand out by ~range x step
+        return inside & (np.minimum(r_left, r_right) > rng + tolerance)
+
+    @staticmethod
+    def _objects(pts: np.ndarray, finite: np.ndarray) -> list[np.ndarray]:
+        """Index arrays of consecutive hits (beam order) closer than max(0.3 m, 3 x their beam spacing)."""
+        idx = np.flatnonzero(finite)
+        if idx.size == 0:
+            return []
+        p = pts[idx]
+        gap = np.hypot(*np.diff(p, axis=0).T)
+        rng = np.hypot(p[:, 0], p[:, 1])
+        ang = np.arctan2(p[:, 1], p[:, 0])
+        step = float(np.median(np.abs(np.diff(ang)))) if ang.size > 2 else 0.1
+        limit = np.maximum(0.3, 3.0 * step * np.minimum(rng[:-1], rng[1:]))
+        cuts = np.flatnonzero(gap > limit) + 1
+        return np.split(idx, cuts)
+
+    def _displacement(self, q: np.ndarray, ref_pts: np.ndarray, dt: float) -> np.ndarray:
+        """Translation (2,) that lays the object's hits q onto the reference scan (nearest neighbours)."""
+        gate = self.cfg.max_obstacle_speed * dt + 0.3
+        centre = q.mean(axis=0)
+        radius = float(np.hypot(*(q - centre).T).max()) + gate
+        near = ref_pts[np.hypot(*(ref_pts - centre).T) <= radius]
+        if near.shape[0] == 0:
+            return np.zeros(2)
+        u = np.zeros(2)
+        for _ in range(4):
+            d = (q - u)[:, None, :] - near[None, :, :]
+            nn = np.argmin(np.einsum("ijk,ijk->ij", d, d), axis=1)
+            u = np.median(q - near[nn], axis=0)
+        return u
 
 
 class Verifier:
@@ -123,64 +311,126 @@ class Verifier:
         cfg.validate()
         vehicle.validate()
         if vehicle.max_speed * cfg.dt > vehicle.length:
-            # Consecutive footprints must overlap or a thin obstacle could slip between two poses.
+            # The returned path's poses must overlap like the footprints a follower would check.
             raise ConfigError(f"verifier dt={cfg.dt} s is too coarse: the vehicle moves "
                               f"{vehicle.max_speed * cfg.dt:.2f} m per step, more than its length")
         self.vehicle, self.cfg = vehicle, cfg
         self.table = primitive_table(vehicle).astype(np.float64)
         self.half_length, self.half_width = vehicle.length / 2, vehicle.width / 2
-        d_max = vehicle.max_speed ** 2 / (2 * vehicle.max_accel)
-        # Tail poses spaced by at most 0.9 footprint lengths (same overlap argument as dt).
-        self.n_tail = max(1, math.ceil(d_max / (0.9 * vehicle.length))) if cfg.braking else 0
-        # Commit-then-brake check (cars only; needs the braking tail to mean anything).
-        use_commit = vehicle.kind == "ackermann" and cfg.car_commit_time > 0 and cfg.braking
-        self.n_commit = math.ceil(cfg.car_commit_time / cfg.dt - 1e-9) if use_commit else 0
+        # Swept poses every `step` s: dt split evenly, so the returned path is every `sub`-th pose.
+        self.sub = max(1, math.ceil(cfg.dt / cfg.sweep_step - 1e-9))
+        self.step = cfg.dt / self.sub
         self.n_horizon = int(round(cfg.horizon / cfg.dt))
+        d_max = vehicle.max_speed ** 2 / (2 * vehicle.max_accel)
+        # Tail poses spaced by at most 0.9 footprint lengths (consecutive footprints overlap).
+        self.n_tail = max(1, math.ceil(d_max / (0.9 * vehicle.length))) if cfg.braking else 0
+        self.n_commit_stop = math.ceil(cfg.commit_time / self.step - 1e-9)
+        self.n_brake = math.ceil(vehicle.max_speed / vehicle.max_accel / self.step - 1e-9) + 1
+        # Commit-then-brake pass (cars only; needs the braking tail to mean anything).
+        use_commit = vehicle.kind == "ackermann" and cfg.car_commit_time > 0 and cfg.braking
+        self.n_commit = math.ceil(cfg.car_commit_time / self.step - 1e-9) if use_commit else 0
 
-    # -- sweeping ---------------------------------------------------------------------------
+    # -- kinematics -------------------------------------------------------------------------
+    def initial_steer(self, v0: float, w0: float) -> float:
+        """A car's steering angle as odometry shows it (straight when too slow to tell)."""
+        return self.vehicle.steer_for(v0, w0) if abs(v0) > 0.1 else 0.0
+
+    def _phase(self, start: tuple, v_cmd: np.ndarray, w_cmd: np.ndarray, n: int):
+        """Hold commands (K,) for n steps from state (x, y, yaw, v, w, steer) arrays (K,): poses (K, n, 3)
+        and the end state. Speed (and yaw rate or steering angle) approach their targets at the
+        vehicle's limits; positions use end-of-step speed and mid-step heading (the simulator's scheme)."""
+        veh, dt = self.vehicle, self.step
+        x, y, yaw, v, w, steer = start
+        k = np.arange(1, n + 1, dtype=np.float64)[None, :]
+        dv = veh.max_accel * dt * k
+        cv = v[:, None] + np.clip(v_cmd[:, None] - v[:, None], -dv, dv)            # (K, n)
+        if veh.kind == "ackermann":
+            moving = np.abs(v_cmd) >= 1e-6
+            target = np.where(moving, np.arctan(w_cmd * veh.wheelbase / np.where(moving, v_cmd, 1.0)), steer)
+            target = np.clip(target, -veh.max_steer, veh.max_steer)
+            ds = veh.max_steer_rate * dt * k
+            cs = steer[:, None] + np.clip(target[:, None] - steer[:, None], -ds, ds)
+            cw = cv * np.tan(cs) / veh.wheelbase
+            steer_end = cs[:, -1]
+        else:
+            dw = veh.max_yaw_accel * dt * k
+            cw = w[:, None] + np.clip(w_cmd[:, None] - w[:, None], -dw, dw)
+            steer_end = steer
+        rel_yaw = np.cumsum(cw * dt, axis=1)
+        mid = rel_yaw - 0.5 * cw * dt
+        lx = np.cumsum(cv * np.cos(mid) * dt, axis=1)
+        ly = np.cumsum(cv * np.sin(mid) * dt, axis=1)
+        c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+        poses = np.stack([x[:, None] + c * lx - s * ly, y[:, None] + s * lx + c * ly, yaw[:, None] + rel_yaw], axis=-1)
+        end = (poses[:, -1, 0], poses[:, -1, 1], poses[:, -1, 2], cv[:, -1], cw[:, -1], steer_end)
+        return poses, end
+
+    def _start(self, v0: float, w0: float, k: int) -> tuple:
+        z = np.zeros(k)
+        return (z, z, z, np.full(k, float(v0)), np.full(k, float(w0)), np.full(k, self.initial_steer(v0, w0)))
+
+    def _drive(self, v0: float, w0: float, cmds: np.ndarray, phases, tail: bool):
+        """Poses (K, N, 3) and their times (K, N) for a sequence of phases ((v, w) arrays (K,), steps);
+        with `tail`, braking on the final curvature follows."""
+        k = cmds.shape[0]
+        state = self._start(v0, w0, k)
+        chunks = []
+        for v_cmd, w_cmd, n in phases:
+            if n <= 0:
+                continue
+            poses, state = self._phase(state, v_cmd, w_cmd, n)
+            chunks.append(poses)
+        poses = np.concatenate(chunks, axis=1)
+        times = np.broadcast_to(self.step * np.arange(1, poses.shape[1] + 1), (k, poses.shape[1]))
+        if tail and self.n_tail:
+            v_end, w_end = np.abs(state[3]), state[4]
+            poses = np.concatenate([poses, stopping_tail(poses, v_end, w_end, self.vehicle.max_accel, self.n_tail)], axis=1)
+            times = np.concatenate([times, times[:, -1:] + tail_times(v_end, self.vehicle.max_accel, self.n_tail)], axis=1)
+        return poses, times
+
     def paths(self, v0: float, w0: float, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(path (K, N, 3) over the horizon, swept poses (K, N + tail, 3)) for (v, w) commands (K, 2)
-        from the current twist (v0, w0), robot frame."""
+        """(path (K, N, 3) over the horizon at dt, swept poses (K, horizon / step + tail, 3)) for (v, w)
+        commands (K, 2) held from the current twist (v0, w0), robot frame."""
+        swept, _ = self.look_ahead(v0, w0, cmds)
+        return swept[:, self.sub - 1:self.n_horizon * self.sub:self.sub], swept
+
+    def look_ahead(self, v0: float, w0: float, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Swept poses and times: each command held for the horizon, then braking on its curvature."""
         cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
-        path = rollout(v0, w0, cmds[:, 0], cmds[:, 1], self.vehicle, self.cfg.horizon, self.cfg.dt)
-        if not self.n_tail:
-            return path, path
-        # Speed and yaw rate at the end of the horizon, from the last two poses.
-        v_end = np.hypot(*(path[:, -1, :2] - path[:, -2, :2]).T) / self.cfg.dt
-        w_end = (path[:, -1, 2] - path[:, -2, 2]) / self.cfg.dt
-        tail = stopping_tail(path, v_end, w_end, self.vehicle.max_accel, self.n_tail)
-        return path, np.concatenate([path, tail], axis=1)
+        return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], self.n_horizon * self.sub)], tail=True)
+
+    def stop_paths(self, v0: float, w0: float, cmds: np.ndarray, commit_steps: int | None = None):
+        """Swept poses and times: each command held `commit_steps` steps (default commit_time), then
+        (0, 0) commanded until the vehicle stands -- the fallback's stop (a car keeps its steering)."""
+        cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
+        n = self.n_commit_stop if commit_steps is None else commit_steps
+        zero = np.zeros(cmds.shape[0])
+        return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], n), (zero, zero, self.n_brake)], tail=False)
 
     def car_paths(self, v0: float, w0: float, cmds: np.ndarray, straighten: bool) -> np.ndarray:
-        """(K, n + n_tail, 3) robot-frame poses of a car holding each (v, w) command's steering for
-        n_commit * dt (>= car_commit_time), then braking to a stop on the curvature it ends with (what
-        the fallback does: the steering stays) when not `straighten`; when `straighten`, steering back
-        to straight at the same speed until the horizon's end, then braking (a lane change as it is
-        driven: it keeps the full sweep's look-ahead distance for what is ahead). Unlike `rollout`, the
-        steering angle moves from the current one (w0 / v0) at most max_steer_rate."""
-        veh, dt = self.vehicle, self.cfg.dt
+        """(K, n, 3) robot-frame poses of a car holding each (v, w) command's steering for
+        car_commit_time, then braking to a stop on that curvature (not `straighten`), or steering back to
+        straight at the same speed until the horizon's end and then braking (`straighten`: a lane change
+        as it is driven, keeping the look-ahead distance for what is ahead)."""
+        return self._car_paths(v0, w0, cmds, straighten)[0]
+
+    def _car_paths(self, v0: float, w0: float, cmds: np.ndarray, straighten: bool):
         cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
-        v_cmd, w_cmd = cmds[:, 0], cmds[:, 1]
-        moving = np.abs(v_cmd) >= 1e-6
-        steer = np.full(cmds.shape[0], veh.steer_for(v0, w0) if abs(v0) > 0.1 else 0.0)
-        target = np.clip(np.arctan(np.where(moving, w_cmd * veh.wheelbase / np.where(moving, v_cmd, 1.0), 0.0)),
-                         -veh.max_steer, veh.max_steer)
-        target = np.where(moving, target, steer)
-        v = np.full(cmds.shape[0], float(v0))
-        x, y, yaw = (np.zeros(cmds.shape[0]) for _ in range(3))
-        poses = []
-        for step in range(self.n_horizon if straighten else self.n_commit):
-            if step == self.n_commit:
-                target = np.zeros_like(target)
-            v = v + np.clip(v_cmd - v, -veh.max_accel * dt, veh.max_accel * dt)
-            steer = steer + np.clip(target - steer, -veh.max_steer_rate * dt, veh.max_steer_rate * dt)
-            w = v * np.tan(steer) / veh.wheelbase
-            mid = yaw + 0.5 * w * dt
-            x, y, yaw = x + v * np.cos(mid) * dt, y + v * np.sin(mid) * dt, yaw + w * dt
-            poses.append(np.stack([x, y, yaw], axis=-1))
-        poses = np.stack(poses, axis=1)                                         # (K, n, 3)
-        tail = stopping_tail(poses, v, v * np.tan(steer) / veh.wheelbase, veh.max_accel, self.n_tail)
-        return np.concatenate([poses, tail], axis=1)
+        if not straighten:
+            return self.stop_paths(v0, w0, cmds, self.n_commit)
+        rest = self.n_horizon * self.sub - self.n_commit
+        return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], self.n_commit),
+                                          (cmds[:, 0], np.zeros(cmds.shape[0]), rest)], tail=True)
+
+    # -- sweeping ---------------------------------------------------------------------------
+    def _points(self, summary: SensorSummary, motion: Motion | None):
+        """(static points (M, 2), moving points (D, 2), their velocities (D, 2)), finite only."""
+        pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
+        ok = np.isfinite(pts).all(axis=1)
+        if motion is not None and motion.moving.shape[0] == pts.shape[0] and motion.moving.any():
+            mov = ok & motion.moving
+            return pts[ok & ~mov], pts[mov], np.asarray(motion.velocity, np.float64)[mov]
+        return pts[ok], np.zeros((0, 2)), np.zeros((0, 2))
 
     def _relevant_points(self, points: np.ndarray, swept: np.ndarray) -> np.ndarray:
         """Points that can be within clearance_cap of any swept footprint (others only cost time)."""
@@ -191,51 +441,61 @@ class Verifier:
         keep = np.einsum("ij,ij->i", points, points) <= radius * radius
         return points[keep]
 
-    def sweep(self, summary: SensorSummary, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _sweep(self, poses: np.ndarray, times: np.ndarray, points) -> np.ndarray:
+        static, moving, velocity = points
+        clear = sweep_clearance(poses, self._relevant_points(static, poses), self.half_length, self.half_width)
+        if moving.shape[0]:
+            clear = np.minimum(clear, moving_clearance(poses, times, moving, velocity, self.half_length,
+                                                       self.half_width, self.cfg.motion_uncertainty))
+        return np.minimum(clear, self.cfg.clearance_cap)
+
+    def sweep(self, summary: SensorSummary, cmds: np.ndarray,
+              motion: Motion | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Clearance (K,) in m (capped at clearance_cap) and path (K, N, 3) of arbitrary (v, w)
-        commands (K, 2) swept from the summary's twist against its lidar points. The verifier sweeps
-        primitives with it; the DWA baseline sweeps its velocity samples."""
-        path, swept = self.paths(summary.twist.v, summary.twist.w, cmds)
-        pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
-        pts = self._relevant_points(pts[np.isfinite(pts).all(axis=1)], swept)
-        clearance = sweep_clearance(swept, pts, self.half_length, self.half_width)
-        return np.minimum(clearance, self.cfg.clearance_cap), path
+        commands (K, 2) held over the horizon then braking (the look-ahead), swept from the summary's
+        twist against its lidar points. The DWA baseline sweeps its velocity samples with it."""
+        swept, times = self.look_ahead(summary.twist.v, summary.twist.w, cmds)
+        clear = self._sweep(swept, times, self._points(summary, motion))
+        return clear, swept[:, self.sub - 1:self.n_horizon * self.sub:self.sub]
 
-    def _clearance(self, summary: SensorSummary, primitives: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        return self.sweep(summary, self.table if primitives is None else self.table[primitives])
-
-    def _deciding_clearance(self, summary: SensorSummary, primitives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Like _clearance, but for a car a primitive failing the full sweep passes when both car_paths
-        (commit then brake; commit, straighten, then brake) clear every lidar hit by car_margin:
-        clearance = the smaller of the two, path = the straightening one (same size as the full path)."""
-        clear, path = self._clearance(summary, primitives)
+    def _deciding_clearance(self, summary: SensorSummary, primitives: np.ndarray,
+                            motion: Motion | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Clearance (K,) and path (K, N, 3) that decide: the smaller of the look-ahead's and the
+        fallback stop's. A car failing the look-ahead passes (path = the straightening one) when its
+        fallback stop is clear and both car paths clear every hit by car_margin."""
+        cmds = self.table[primitives]
+        v0, w0 = summary.twist.v, summary.twist.w
+        pts = self._points(summary, motion)
+        swept, times = self.look_ahead(v0, w0, cmds)
+        ahead = self._sweep(swept, times, pts)
+        path = swept[:, self.sub - 1:self.n_horizon * self.sub:self.sub]
+        stop = np.full_like(ahead, np.inf)
+        if self.cfg.commit_time > 0:
+            stop = self._sweep(*self.stop_paths(v0, w0, cmds), pts)
+        clear = np.minimum(ahead, stop)
         if not self.n_commit:
             return clear, path
-        retry = np.flatnonzero(~self.is_safe(clear))
+        retry = np.flatnonzero(~self.is_safe(clear) & self.is_safe(stop))
         if not retry.size:
             return clear, path
-        cmds = self.table[primitives[retry]]
-        v0, w0 = summary.twist.v, summary.twist.w
-        stop, drive = self.car_paths(v0, w0, cmds, False), self.car_paths(v0, w0, cmds, True)
-        pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
-        pts = self._relevant_points(pts[np.isfinite(pts).all(axis=1)], drive)
-        pts = pts if pts.shape[0] else pts.reshape(0, 2)
-        car_clear = np.minimum(sweep_clearance(stop, pts, self.half_length, self.half_width),
-                               sweep_clearance(drive, pts, self.half_length, self.half_width))
-        car_clear = np.minimum(car_clear, self.cfg.clearance_cap)
+        margin = max(self.cfg.car_margin, self.cfg.safety_margin)
+        brake = self._sweep(*self._car_paths(v0, w0, cmds[retry], False), pts)
+        drive, drive_t = self._car_paths(v0, w0, cmds[retry], True)
+        car_clear = np.minimum(brake, self._sweep(drive, drive_t, pts))
         clear, path = clear.copy(), path.copy()
         for j, k in enumerate(retry):
-            if car_clear[j] > max(self.cfg.car_margin, self.cfg.safety_margin):
-                clear[k] = car_clear[j]
-                path[k] = drive[j, :path.shape[1]]
+            if car_clear[j] > margin:
+                clear[k] = min(car_clear[j], stop[k])
+                path[k] = drive[j, self.sub - 1:self.n_horizon * self.sub:self.sub]
         return clear, path
 
-    def clearances(self, summary: SensorSummary) -> np.ndarray:
-        """(NUM_PRIMITIVES,) clearance in m of every primitive's swept footprint (capped)."""
-        return self._clearance(summary, None)[0]
+    def clearances(self, summary: SensorSummary, motion: Motion | None = None) -> np.ndarray:
+        """(NUM_PRIMITIVES,) deciding clearance in m of every primitive (capped)."""
+        return self._deciding_clearance(summary, np.arange(NUM_PRIMITIVES), motion)[0]
 
     def is_safe(self, clearance: np.ndarray | float) -> np.ndarray | bool:
         return np.asarray(clearance) > self.cfg.safety_margin
+
     # -- deciding ---------------------------------------------------------------------------
     def unusable_reason(self, summary: SensorSummary) -> str:
         """Why the summary cannot be trusted for a safety check ("" when it can)."""
@@ -247,8 +507,11 @@ class Verifier:
         path, _ = self.paths(summary.twist.v, summary.twist.w, self.table[[STOP]])
         return Verified(STOP, 0.0, 0.0, "fallback", reason, path[0], 0.0)
 
-    def verify(self, summary: SensorSummary, scores: np.ndarray, chosen: int) -> Verified:
-        """Check `chosen`; if it collides, take the best-scoring safe alternative; else stop."""
+    def verify(self, summary: SensorSummary, scores: np.ndarray, chosen: int,
+               motion: Motion | None = None) -> Verified:
+        """Check `chosen`; if it collides, take the best-scoring safe alternative; else stop (or, when
+        stopping is not clear either, the command with the most clearance). `motion`: the hits'
+        velocities (MotionTracker.update on this summary); None = a static world."""
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if scores.shape[0] != NUM_PRIMITIVES or not 0 <= int(chosen) < NUM_PRIMITIVES:
             return self.stop(summary, f"bad decision input (scores {scores.shape}, chosen {chosen})")
@@ -256,7 +519,7 @@ class Verifier:
         if reason:
             return self.stop(summary, reason)
         chosen = int(chosen)
-        clear, path = self._deciding_clearance(summary, np.array([chosen]))
+        clear, path = self._deciding_clearance(summary, np.array([chosen]), motion)
         if self.is_safe(clear[0]):
             v, w = self.table[chosen]
             return Verified(chosen, float(v), float(w), "verified", "", path[0], float(clear[0]))
@@ -265,15 +528,27 @@ class Verifier:
         # STOP is not an alternative: stopping is what the fallback does, and says why.
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
         order = order[(order != chosen) & (order != STOP)]
+        seen = {chosen: (float(clear[0]), path[0])}
         for start in range(0, order.size, self.cfg.batch):
             batch = order[start:start + self.cfg.batch]
-            clear_b, path_b = self._deciding_clearance(summary, batch)
+            clear_b, path_b = self._deciding_clearance(summary, batch, motion)
+            seen.update({int(b): (float(c), p) for b, c, p in zip(batch, clear_b, path_b)})
             safe = np.flatnonzero(self.is_safe(clear_b))
             if safe.size:
                 j = safe[0]
                 alt = int(batch[j])
                 v, w = self.table[alt]
                 why = f"primitive {chosen} clearance {clear[0]:.2f} m <= {self.cfg.safety_margin} m"
+                if motion is not None and motion.count:
+                    why += f" ({motion.count} moving hits)"
                 return Verified(alt, float(v), float(w), "corrected", why, path_b[j], float(clear_b[j]))
-        return self.stop(summary, f"no safe primitive (chosen {chosen} clearance {clear[0]:.2f} m; "
-                                  f"all {NUM_PRIMITIVES} collide within {self.cfg.horizon} s + braking)")
+        stop_clear, stop_path = self._deciding_clearance(summary, np.array([STOP]), motion)
+        why = (f"no safe primitive (chosen {chosen} clearance {clear[0]:.2f} m; "
+               f"all {NUM_PRIMITIVES} collide within {self.cfg.horizon} s + braking)")
+        best = max(seen, key=lambda k: seen[k][0])
+        if self.is_safe(stop_clear[0]) or seen[best][0] <= stop_clear[0]:
+            return Verified(STOP, 0.0, 0.0, "fallback", why, stop_path[0], float(stop_clear[0]))
+        # Stopping here is not clear either (something is coming): the command that stays clearest.
+        v, w = self.table[best]
+        why += f"; stopping is not clear ({stop_clear[0]:.2f} m): least-bad primitive {best} ({seen[best][0]:.2f} m)"
+        return Verified(best, float(v), float(w), "fallback", why, seen[best][1], seen[best][0])

@@ -45,7 +45,9 @@ def test_decision_in_open_space_is_verified_with_an_odom_path(planner):
     assert 0 <= d.primitive < STOP
     assert (d.v, d.w) == tuple(float(c) for c in primitive_table(planner.vehicle)[d.primitive])
     assert d.path.shape[0] >= 5 and d.path.shape[1] == 3
-    expected = to_odom(rollout(0.5, 0.0, d.v, d.w, planner.vehicle, 2.0, 0.2), 3.0, -2.0, math.pi / 2)
+    # The path is the one the verifier swept: integrated every control period (0.05 s), one pose per 0.2 s.
+    fine = rollout(0.5, 0.0, d.v, d.w, planner.vehicle, 2.0, 0.05)[3::4]
+    expected = to_odom(fine, 3.0, -2.0, math.pi / 2)
     np.testing.assert_allclose(d.path, expected, atol=1e-6)
     assert 1 <= d.refine_steps <= planner.max_steps and 0 < d.confidence < 1 and d.latency_ms > 0
 
