@@ -337,6 +337,7 @@ class SessionRecord:
     t0_ns: int                     # monotonic time of schedule t = 0
     replies: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # target -> [(stamp, recv_ns)]
     end_ns: int = 0                # when collection stopped
+    planner_self: dict[str, str] | None = None   # planner_node's last /diagnostics values (None: not seen)
 
 
 # ----------------------------------------------------------------------------------------- resources
@@ -498,11 +499,33 @@ def analyze(rec: SessionRecord, cfg: HilConfig,
     report["ratio_to_floor"] = {k: (p["latency_ms"][k] / f["latency_ms"][k]
                                     if f and f["latency_ms"]["count"] and f["latency_ms"][k] > 0 else math.nan)
                                 for k in ("p50", "p90", "p99", "max")}
+    self_timed = _planner_self(rec.planner_self, p, f)
+    if self_timed:
+        report["planner_self"] = self_timed
     report["resources"] = _resources(rec, resources or {}, cfg)
     report["targets"] = check_targets(report)
     report["_latency_ms"] = latency_ms   # per tick, for plots / CSV (dropped from JSON by the caller)
     report["_recv_ns"] = recv_ns
     return report
+
+
+def _planner_self(values: dict[str, str] | None, planner: dict[str, Any],
+                  floor: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where the planner's round trip goes, from planner_node's own /diagnostics: its scan callback
+    (entry to command published: conversion, sensing, Planner.decide, safety guard, publish) and
+    Planner.decide alone. Round trip minus callback is the transport, comparable to the echo floor.
+    The node's figures cover its last 20,000 scans since activation (warm-up included)."""
+    if not values:
+        return None
+    try:
+        out = {"scans": int(values["scans_total"]),
+               "callback_ms": {k: float(values[f"latency_{k}_ms_total"]) for k in ("p50", "p99", "max")},
+               "decide_ms": {k: float(values[f"decide_{k}_ms_total"]) for k in ("p50", "p99", "max")}}
+    except (KeyError, ValueError):   # another planner, or an older planner_node
+        return None
+    out["round_trip_minus_callback_p50_ms"] = planner["latency_ms"]["p50"] - out["callback_ms"]["p50"]
+    out["floor_p50_ms"] = floor["latency_ms"]["p50"] if floor and floor["latency_ms"]["count"] else math.nan
+    return out
 
 
 def _kind_stats(lat: np.ndarray, deadline_ms: float) -> dict[str, Any]:
@@ -608,6 +631,7 @@ def markdown(report: dict[str, Any]) -> str:
     pub = report["publish"]
     lines += [f"- planner / echo floor: p50 {r['p50']:.2f}x, p99 {r['p99']:.2f}x, max {r['max']:.2f}x"
               if not math.isnan(r["p50"]) else "- no echo floor measured",
+              *_self_lines(report.get("planner_self")),
               f"- planner jitter: latency std {jit['latency_std_ms']:.3f} ms, command period std "
               f"{jit['cmd_period_std_ms']:.3f} ms (max deviation {jit['cmd_period_max_dev_ms']:.3f} ms)",
               f"- probe publish lateness: p50 {pub['lateness_ms']['p50']:.3f} ms, p99 "
@@ -626,6 +650,16 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "Targets: " + ", ".join(f"{k} {'-' if v is None else ('PASS' if v else 'FAIL')}"
                                           for k, v in report["targets"].items() if k != "all_met")]
     return "\n".join(lines) + "\n"
+
+
+def _self_lines(ps: dict[str, Any] | None) -> list[str]:
+    if not ps:
+        return []
+    c, d = ps["callback_ms"], ps["decide_ms"]
+    return [f"- planner's own time per scan (its /diagnostics, {ps['scans']} scans): callback p50 / p99 / max "
+            f"{c['p50']:.2f} / {c['p99']:.2f} / {c['max']:.2f} ms, of which Planner.decide p50 {d['p50']:.2f} ms; "
+            f"round trip p50 minus callback p50 = {ps['round_trip_minus_callback_p50_ms']:.2f} ms "
+            f"(echo floor p50 {ps['floor_p50_ms']:.2f} ms)"]
 
 
 def write_csv(path: Path, rec: SessionRecord, report: dict[str, Any]) -> None:

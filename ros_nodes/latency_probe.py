@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -25,7 +26,8 @@ from sensor_msgs.msg import LaserScan
 
 from planner.errors import PlannerError
 from planner.hil import Frame, SessionRecord, Tick, Topics
-from ros_nodes.convert import goal_msg, init_ros, odom_msg, scan_msg, sec_to_stamp
+from ros_nodes.convert import diagnostic_values, goal_msg, init_ros, odom_msg, scan_msg, sec_to_stamp
+from ros_nodes.planner_node import DIAGNOSTIC_NAME
 
 SPIN_NS = 300_000  # the last 0.3 ms before a publish is spent spinning on the clock, not sleeping
 
@@ -44,6 +46,9 @@ class LatencyProbe(Node):
             self._odom_pub[name] = self.create_publisher(Odometry, topics.odom, 10)
             self._goal_pub[name] = self.create_publisher(PoseStamped, topics.goal, goal_qos)
             self.create_subscription(TwistStamped, topics.cmd_vel, self._on_cmd(name), 100)
+        # planner_node's own timing of each scan (callback, Planner.decide), to split the round trip.
+        self.planner_self: dict[str, str] | None = None
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         # Messages are built once; only their stamps change while publishing.
         zero = sec_to_stamp(0.0)
         self._frames = list(frames)
@@ -66,6 +71,11 @@ class LatencyProbe(Node):
             now = time.perf_counter_ns()
             replies.append((msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, now))
         return on_cmd
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        found = diagnostic_values(msg, DIAGNOSTIC_NAME)
+        if found is not None:
+            self.planner_self = found[2]
 
     # --- receiving ---------------------------------------------------------------------------------
 
@@ -181,7 +191,7 @@ class LatencyProbe(Node):
         time.sleep(drain_s)
         end = clock()
         replies = {name: list(r) for name, r in self.replies.items()}
-        return SessionRecord(list(ticks), send_ns, stamps, t0, replies, end)
+        return SessionRecord(list(ticks), send_ns, stamps, t0, replies, end, self.planner_self)
 
 
 def measure(probe: LatencyProbe, cfg, watched: dict, progress: Callable[[int], None] | None = None):

@@ -128,6 +128,26 @@ def test_analyze_counts_add_up_and_misses_follow_the_deadline():
     assert "planner (steady)" in markdown(report)
 
 
+def test_analyze_splits_the_round_trip_with_the_planners_own_diagnostics():
+    cfg = HilConfig(rate_hz=50.0, count=100, floor_count=100, warmup=0)
+    ticks = make_schedule(cfg)
+    rec = synthetic_record(cfg, np.where([t.target == "planner" for t in ticks], 2.5, 0.6))
+    assert "planner_self" not in analyze(rec, cfg)           # no planner_node diagnostics seen
+    values = {"scans_total": "130", "latency_p50_ms_total": "1.800", "latency_p99_ms_total": "3.000",
+              "latency_max_ms_total": "9.000", "decide_p50_ms_total": "1.300", "decide_p99_ms_total": "2.500",
+              "decide_max_ms_total": "8.000"}
+    rec.planner_self = values
+    report = analyze(rec, cfg)
+    ps = report["planner_self"]
+    assert ps["scans"] == 130 and ps["callback_ms"] == {"p50": 1.8, "p99": 3.0, "max": 9.0}
+    assert ps["decide_ms"]["p50"] == 1.3
+    assert ps["round_trip_minus_callback_p50_ms"] == pytest.approx(2.5 - 1.8, abs=1e-6)
+    assert ps["floor_p50_ms"] == pytest.approx(0.6, abs=1e-6)
+    assert "callback p50 / p99 / max 1.80 / 3.00 / 9.00 ms" in markdown(report)
+    rec.planner_self = {k: v for k, v in values.items() if not k.startswith("decide")}   # an older node
+    assert "planner_self" not in analyze(rec, cfg)
+
+
 def test_ticks_the_probe_could_not_send_are_skipped_not_dropped():
     cfg = HilConfig(rate_hz=50.0, count=40, floor_count=10, warmup=0)
     ticks = make_schedule(cfg)
@@ -226,6 +246,12 @@ def test_hil_session_against_the_real_planner_node(tmp_path, untrained_model):
             assert 0 < st["p50"] <= st["p90"] <= st["p99"] <= st["p999"] <= st["max"] == pytest.approx(max(lat), abs=1e-3)
     assert report["planner"]["steady"]["received"] > 0 and report["floor"]["steady"]["received"] > 0
     assert report["ratio_to_floor"]["p50"] > 0
+    ps = report["planner_self"]          # the planner's own timing, from its /diagnostics
+    assert ps["scans"] > 0
+    for part in ("callback_ms", "decide_ms"):
+        assert 0 < ps[part]["p50"] <= ps[part]["p99"] <= ps[part]["max"]
+    assert ps["round_trip_minus_callback_p50_ms"] == pytest.approx(
+        report["planner"]["steady"]["latency_ms"]["p50"] - ps["callback_ms"]["p50"], abs=1e-9)
     res = report["resources"]["planner"]
     assert res["samples"] > 0 and res["rss_mb"]["max"] > 0 and res["cpu_percent"]["max"] >= 0
     assert set(report["targets"]) >= {"p99_within_deadline", "misses_at_most_0.1pct", "nothing_dropped",

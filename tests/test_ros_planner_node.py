@@ -1,5 +1,6 @@
 """planner_node in-process: its handlers called directly on a real node (own rclpy context and domain),
 with the real runtime on a real (untrained) ONNX int8 model. Safety properties, validation, watchdog."""
+import copy
 import math
 import os
 import random
@@ -43,7 +44,9 @@ class Harness:
         self.result = self.node.trigger_configure() if configure else None
         if self.result == TransitionCallbackReturn.SUCCESS:
             cmd_publish = self.node._cmd_pub.publish
-            self.node._cmd_pub.publish = lambda m: (self.commands.append((time.monotonic(), m)), cmd_publish(m))
+            # A copy: the node refills one message per command (publish serialises it at once).
+            self.node._cmd_pub.publish = lambda m: (self.commands.append((time.monotonic(), copy.deepcopy(m))),
+                                                    cmd_publish(m))
             self.node.trigger_activate()
 
     def spin(self, seconds):
