@@ -261,7 +261,9 @@ class Planner:
                      "network_ms": network_ms}
 
         if cfg.verify:
-            verified = self.verifier.verify(summary, logits, chosen, motion)
+            # Past the deadline less a safety reserve, the verifier stops searching (and we stop).
+            budget_end = t0 + max(cfg.deadline_ms - 0.5 * cfg.verify_reserve_ms, 0.0) / 1e3
+            verified = self.verifier.verify(summary, logits, chosen, motion, deadline=budget_end)
             primitive, v, w = verified.primitive, verified.v, verified.w
             status, reason, path_robot = verified.status, verified.reason, verified.path_robot
             self.last["clearance"] = verified.clearance

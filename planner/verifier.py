@@ -41,6 +41,7 @@ in a straight line; a scan with too few usable beams is not trusted at all (stop
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
@@ -72,6 +73,7 @@ class VerifierConfig:
     motion_window: float = 0.4      # s between the two scans compared
     max_obstacle_speed: float = 3.0  # m/s; faster apparent motion is clipped to this
     motion_uncertainty: float = 0.2  # m/s; a moving hit's clearance shrinks by this x time ahead
+    motion_horizon: float = 2.0     # s; moving hits are extrapolated this far at most, then held
 
     def validate(self) -> None:
         require(self.horizon >= 1.5, "verifier horizon must be >= 1.5 s")
@@ -87,6 +89,7 @@ class VerifierConfig:
         require(self.motion_window > 0, "motion_window must be positive")
         require(self.max_obstacle_speed > 0, "max_obstacle_speed must be positive")
         require(self.motion_uncertainty >= 0, "motion_uncertainty must be >= 0")
+        require(self.motion_horizon > 0, "motion_horizon must be positive")
 
 
 Status = Literal["verified", "corrected", "fallback"]
@@ -193,23 +196,33 @@ class MotionTracker:
     `motion_window` older: a hit lying well in front of where that scan's neighbouring beams saw free
     space is new there, i.e. something moved in. Hits are grouped into objects (neighbouring beams, small
     gaps); an object holding such hits is moving, and its velocity is the translation that best lays its
-    hits onto the older scan (a few nearest-neighbour steps, median), clipped to max_obstacle_speed.
-    Reset it when the robot is moved or a new episode starts (Planner.reset does).
+    hits onto the older scan (nearest-neighbour steps, then the centroid of the older hits along it),
+    clipped to max_obstacle_speed. A moving object stays moving while it is found near where its track
+    predicts it (an object sliding along its own face breaks little free space). Reset it when the robot
+    is moved or a new episode starts (Planner.reset does).
     """
 
     def __init__(self, cfg: VerifierConfig = VerifierConfig()):
         self.cfg = cfg
         self.history: deque = deque()
+        self.tracks: list[tuple[float, np.ndarray, np.ndarray]] = []   # (stamp, centroid, velocity), odom
 
     def reset(self) -> None:
         self.history.clear()
+        self.tracks = []
 
-    def _reference(self, stamp: float):
-        """The newest stored scan at least motion_window older than `stamp` (and not stale)."""
+    def _tracked(self, centre: np.ndarray, stamp: float) -> bool:
+        for t, c, v in self.tracks:
+            if np.hypot(*(c + v * (stamp - t) - centre)) < 0.5:
+                return True
+        return False
+
+    def _reference(self, stamp: float, min_age: float):
+        """The newest stored scan at least `min_age` older than `stamp` (and not stale)."""
         best = None
         for entry in self.history:
             age = stamp - entry[0]
-            if self.cfg.motion_window - 1e-6 <= age <= 3 * self.cfg.motion_window:
+            if min_age - 1e-6 <= age <= 3 * self.cfg.motion_window and entry[1].shape[0] >= 2:
                 best = entry
         return best
 
@@ -224,22 +237,35 @@ class MotionTracker:
         stamp = float(summary.stamp)
         while self.history and (stamp - self.history[0][0] > 3 * self.cfg.motion_window or stamp < self.history[0][0]):
             self.history.popleft()
-        ref = self._reference(stamp)
+        # Two references: the scan motion_window old (velocity over a long baseline) and one a quarter
+        # of that old (a fast or just-unoccluded object is seen moving sooner).
+        refs = [r for r in (self._reference(stamp, self.cfg.motion_window),
+                            self._reference(stamp, self.cfg.motion_window / 4)) if r is not None]
         self.history.append((stamp, odom[finite], (pose.x, pose.y, pose.yaw)))
-        if ref is None or not self.cfg.track_motion or m == 0 or ref[1].shape[0] < 2:
+        if not refs or not self.cfg.track_motion or m == 0:
             return none
-        dt = stamp - ref[0]
-        ref_pts = ref[1]
-        moving_hit = self._free_space_violations(odom, ref_pts, ref[2]) & finite
-        if not moving_hit.any():
+        self.tracks = [tr for tr in self.tracks if stamp - tr[0] <= 2.5 * self.cfg.motion_window]
+        moving_hit = np.zeros(m, dtype=bool)
+        for ref in refs:
+            moving_hit |= self._free_space_violations(odom, ref[1], ref[2])
+        moving_hit &= finite
+        if not moving_hit.any() and not self.tracks:
             return none
         velocity = np.zeros((m, 2))
         moving = np.zeros(m, dtype=bool)
+        tracks = []
         for idx in self._objects(pts, finite):
             hits = int(moving_hit[idx].sum())
-            if hits == 0 or hits < 0.3 * idx.size and hits < 3:
+            flagged = hits > 0 and (hits >= 0.3 * idx.size or hits >= 3)
+            if not flagged and not (self.tracks and idx.size <= 40 and self._tracked(odom[idx].mean(axis=0), stamp)):
                 continue
-            u = self._displacement(odom[idx], ref_pts, dt)
+            for ref in refs:              # the longest baseline that still saw the object
+                dt = stamp - ref[0]
+                u = self._displacement(odom[idx], ref[1], dt)
+                if u is not None:
+                    break
+            if u is None:
+                continue
             speed = math.hypot(*u) / dt
             if speed < 0.15:          # sensor noise / viewpoint change, not motion worth predicting
                 continue
@@ -248,6 +274,8 @@ class MotionTracker:
             vel_odom = u / dt
             velocity[idx] = (c * vel_odom[0] + s * vel_odom[1], -s * vel_odom[0] + c * vel_odom[1])
             moving[idx] = True
+            tracks.append((stamp, odom[idx].mean(axis=0), vel_odom))
+        self.tracks = tracks + [tr for tr in self.tracks if not any(np.hypot(*(tr[1] + tr[2] * (stamp - tr[0]) - n[1])) < 0.5 for n in tracks)]
         return Motion(velocity, moving)
 
     @staticmethod
@@ -269,8 +297,10 @@ class MotionTracker:
         # A neighbour farther than 1.5 beam steps in angle is a beam with no return: free to range_max.
         r_left = np.where(np.abs(ang - ang_r[left]) <= 1.5 * step, rng_r[left], np.inf)
         r_right = np.where(np.abs(ang_r[right] - ang) <= 1.5 * step, rng_r[right], np.inf)
-        inside = (ang >= ang_r[0] - step) & (ang <= ang_r[-1] + step)      # seen by the reference at all
-        tolerance = 0.05 + rng * step                                      # corners stand out by ~range x step
+        # Seen by the reference at all: within its field of view, and nearer than its farthest hit (a beam
+        # with no return is free only up to range_max, which the hits bound from below).
+        inside = (ang >= ang_r[0] - step) & (ang <= ang_r[-1] + step) & (rng < rng_r.max() - 0.1)
+        tolerance = 0.05 + 0.6 * rng * step                                # corners stand out by ~range x step / 2
         return inside & (np.minimum(r_left, r_right) > rng + tolerance)
 
     @staticmethod
@@ -288,19 +318,27 @@ class MotionTracker:
         cuts = np.flatnonzero(gap > limit) + 1
         return np.split(idx, cuts)
 
-    def _displacement(self, q: np.ndarray, ref_pts: np.ndarray, dt: float) -> np.ndarray:
-        """Translation (2,) that lays the object's hits q onto the reference scan (nearest neighbours)."""
+    def _displacement(self, q: np.ndarray, ref_pts: np.ndarray, dt: float) -> np.ndarray | None:
+        """Translation (2,) that lays the object's hits q onto the reference scan (None: it saw nothing near)."""
         gate = self.cfg.max_obstacle_speed * dt + 0.3
         centre = q.mean(axis=0)
         radius = float(np.hypot(*(q - centre).T).max()) + gate
         near = ref_pts[np.hypot(*(ref_pts - centre).T) <= radius]
         if near.shape[0] == 0:
-            return np.zeros(2)
+            return None
         u = np.zeros(2)
-        for _ in range(4):
+        for _ in range(3):
             d = (q - u)[:, None, :] - near[None, :, :]
             nn = np.argmin(np.einsum("ijk,ijk->ij", d, d), axis=1)
             u = np.median(q - near[nn], axis=0)
+        # Nearest neighbours under-read motion along a face (its hits slide along it): then move the
+        # centroid of the older hits lying along the shifted object onto the object's centroid.
+        for _ in range(3):
+            d = (q - u)[:, None, :] - near[None, :, :]
+            along = np.sqrt(np.einsum("ijk,ijk->ij", d, d).min(axis=0)) < 0.25
+            if along.sum() < 2:
+                break
+            u = q.mean(axis=0) - near[along].mean(axis=0)
         return u
 
 
@@ -317,8 +355,10 @@ class Verifier:
         self.vehicle, self.cfg = vehicle, cfg
         self.table = primitive_table(vehicle).astype(np.float64)
         self.half_length, self.half_width = vehicle.length / 2, vehicle.width / 2
-        # Swept poses every `step` s: dt split evenly, so the returned path is every `sub`-th pose.
-        self.sub = max(1, math.ceil(cfg.dt / cfg.sweep_step - 1e-9))
+        # Swept poses every `step` s: dt split evenly, so the returned path is every `sub`-th pose. A long
+        # vehicle (a car) may step up to a quarter of its length at full speed instead.
+        limit = max(cfg.sweep_step, 0.25 * vehicle.length / vehicle.max_speed)
+        self.sub = max(1, math.ceil(cfg.dt / limit - 1e-9))
         self.step = cfg.dt / self.sub
         self.n_horizon = int(round(cfg.horizon / cfg.dt))
         d_max = vehicle.max_speed ** 2 / (2 * vehicle.max_accel)
@@ -441,13 +481,18 @@ class Verifier:
         keep = np.einsum("ij,ij->i", points, points) <= radius * radius
         return points[keep]
 
-    def _sweep(self, poses: np.ndarray, times: np.ndarray, points) -> np.ndarray:
+    def _sweep(self, poses: np.ndarray, times: np.ndarray, points) -> tuple[np.ndarray, np.ndarray]:
+        """(clearance from static hits, clearance from moving hits at their predicted places) (K,) each,
+        capped at clearance_cap."""
         static, moving, velocity = points
-        clear = sweep_clearance(poses, self._relevant_points(static, poses), self.half_length, self.half_width)
-        if moving.shape[0]:
-            clear = np.minimum(clear, moving_clearance(poses, times, moving, velocity, self.half_length,
-                                                       self.half_width, self.cfg.motion_uncertainty))
-        return np.minimum(clear, self.cfg.clearance_cap)
+        cap = self.cfg.clearance_cap
+        clear = np.minimum(sweep_clearance(poses, self._relevant_points(static, poses), self.half_length,
+                                           self.half_width), cap)
+        if not moving.shape[0]:
+            return clear, np.full_like(clear, cap)
+        held = np.minimum(times, self.cfg.motion_horizon)      # extrapolate so far, then hold
+        return clear, np.minimum(moving_clearance(poses, held, moving, velocity, self.half_length,
+                                                  self.half_width, self.cfg.motion_uncertainty), cap)
 
     def sweep(self, summary: SensorSummary, cmds: np.ndarray,
               motion: Motion | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -455,39 +500,42 @@ class Verifier:
         commands (K, 2) held over the horizon then braking (the look-ahead), swept from the summary's
         twist against its lidar points. The DWA baseline sweeps its velocity samples with it."""
         swept, times = self.look_ahead(summary.twist.v, summary.twist.w, cmds)
-        clear = self._sweep(swept, times, self._points(summary, motion))
+        clear = np.minimum(*self._sweep(swept, times, self._points(summary, motion)))
         return clear, swept[:, self.sub - 1:self.n_horizon * self.sub:self.sub]
 
-    def _deciding_clearance(self, summary: SensorSummary, primitives: np.ndarray,
-                            motion: Motion | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _deciding_clearance(self, summary: SensorSummary, primitives: np.ndarray, motion: Motion | None = None,
+                            split: bool = False):
         """Clearance (K,) and path (K, N, 3) that decide: the smaller of the look-ahead's and the
-        fallback stop's. A car failing the look-ahead passes (path = the straightening one) when its
-        fallback stop is clear and both car paths clear every hit by car_margin."""
+        fallback stop's, static and moving hits alike (with `split`, also the static hits' part alone).
+        A car failing the look-ahead passes (path = the straightening one) when its fallback stop is
+        clear and both car paths clear every hit by car_margin."""
         cmds = self.table[primitives]
         v0, w0 = summary.twist.v, summary.twist.w
         pts = self._points(summary, motion)
         swept, times = self.look_ahead(v0, w0, cmds)
-        ahead = self._sweep(swept, times, pts)
+        ahead_s, ahead_m = self._sweep(swept, times, pts)
         path = swept[:, self.sub - 1:self.n_horizon * self.sub:self.sub]
-        stop = np.full_like(ahead, np.inf)
+        stop_s = stop_m = np.full_like(ahead_s, np.inf)
         if self.cfg.commit_time > 0:
-            stop = self._sweep(*self.stop_paths(v0, w0, cmds), pts)
-        clear = np.minimum(ahead, stop)
-        if not self.n_commit:
-            return clear, path
-        retry = np.flatnonzero(~self.is_safe(clear) & self.is_safe(stop))
-        if not retry.size:
-            return clear, path
-        margin = max(self.cfg.car_margin, self.cfg.safety_margin)
-        brake = self._sweep(*self._car_paths(v0, w0, cmds[retry], False), pts)
-        drive, drive_t = self._car_paths(v0, w0, cmds[retry], True)
-        car_clear = np.minimum(brake, self._sweep(drive, drive_t, pts))
-        clear, path = clear.copy(), path.copy()
-        for j, k in enumerate(retry):
-            if car_clear[j] > margin:
-                clear[k] = min(car_clear[j], stop[k])
-                path[k] = drive[j, self.sub - 1:self.n_horizon * self.sub:self.sub]
-        return clear, path
+            stop_s, stop_m = self._sweep(*self.stop_paths(v0, w0, cmds), pts)
+        static = np.minimum(ahead_s, stop_s)
+        clear = np.minimum(static, np.minimum(ahead_m, stop_m))
+        stop = np.minimum(stop_s, stop_m)
+        retry = np.flatnonzero(~self.is_safe(clear) & self.is_safe(stop)) if self.n_commit else []
+        if len(retry):
+            margin = max(self.cfg.car_margin, self.cfg.safety_margin)
+            brake_s, brake_m = self._sweep(*self._car_paths(v0, w0, cmds[retry], False), pts)
+            drive, drive_t = self._car_paths(v0, w0, cmds[retry], True)
+            drive_s, drive_m = self._sweep(drive, drive_t, pts)
+            car_static = np.minimum(brake_s, drive_s)
+            car_clear = np.minimum(car_static, np.minimum(brake_m, drive_m))
+            clear, path, static = clear.copy(), path.copy(), static.copy()
+            for j, k in enumerate(retry):
+                if car_clear[j] > margin:
+                    clear[k] = min(car_clear[j], stop[k])
+                    static[k] = min(car_static[j], stop_s[k])
+                    path[k] = drive[j, self.sub - 1:self.n_horizon * self.sub:self.sub]
+        return (clear, path, static) if split else (clear, path)
 
     def clearances(self, summary: SensorSummary, motion: Motion | None = None) -> np.ndarray:
         """(NUM_PRIMITIVES,) deciding clearance in m of every primitive (capped)."""
@@ -508,10 +556,12 @@ class Verifier:
         return Verified(STOP, 0.0, 0.0, "fallback", reason, path[0], 0.0)
 
     def verify(self, summary: SensorSummary, scores: np.ndarray, chosen: int,
-               motion: Motion | None = None) -> Verified:
-        """Check `chosen`; if it collides, take the best-scoring safe alternative; else stop (or, when
-        stopping is not clear either, the command with the most clearance). `motion`: the hits'
-        velocities (MotionTracker.update on this summary); None = a static world."""
+               motion: Motion | None = None, deadline: float | None = None) -> Verified:
+        """Check `chosen`; if it collides, take the best-scoring safe alternative; else stop -- or, when
+        something moving makes stopping unsafe too, the command that stays clearest of it among those
+        clear of every static hit. `motion`: the hits' velocities (MotionTracker.update on this
+        summary); None = a static world. `deadline` (time.perf_counter() seconds): no further
+        alternatives are searched past it -- the stop then sent was checked at the last decision."""
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if scores.shape[0] != NUM_PRIMITIVES or not 0 <= int(chosen) < NUM_PRIMITIVES:
             return self.stop(summary, f"bad decision input (scores {scores.shape}, chosen {chosen})")
@@ -523,16 +573,20 @@ class Verifier:
         if self.is_safe(clear[0]):
             v, w = self.table[chosen]
             return Verified(chosen, float(v), float(w), "verified", "", path[0], float(clear[0]))
-        # Alternatives in score order (NaN scores last), checked in small batches: the first batch
-        # usually holds a safe one, so we rarely sweep all primitives.
+        # Alternatives in score order (NaN scores last): the best `batch` first (it usually holds a safe
+        # one), then all the others in one sweep (one call costs less than several small ones).
         # STOP is not an alternative: stopping is what the fallback does, and says why.
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
         order = order[(order != chosen) & (order != STOP)]
-        seen = {chosen: (float(clear[0]), path[0])}
-        for start in range(0, order.size, self.cfg.batch):
-            batch = order[start:start + self.cfg.batch]
-            clear_b, path_b = self._deciding_clearance(summary, batch, motion)
-            seen.update({int(b): (float(c), p) for b, c, p in zip(batch, clear_b, path_b)})
+        seen: dict[int, tuple] = {}         # primitive -> (clearance, path, static hits' clearance)
+        for batch in (order[:self.cfg.batch], order[self.cfg.batch:]):
+            if not batch.size:
+                continue
+            if deadline is not None and time.perf_counter() > deadline:
+                return self.stop(summary, f"primitive {chosen} clearance {clear[0]:.2f} m; no time left "
+                                          "to search alternatives")
+            clear_b, path_b, static_b = self._deciding_clearance(summary, batch, motion, split=True)
+            seen.update({int(k): (clear_b[j], path_b[j], static_b[j]) for j, k in enumerate(batch)})
             safe = np.flatnonzero(self.is_safe(clear_b))
             if safe.size:
                 j = safe[0]
@@ -542,13 +596,23 @@ class Verifier:
                 if motion is not None and motion.count:
                     why += f" ({motion.count} moving hits)"
                 return Verified(alt, float(v), float(w), "corrected", why, path_b[j], float(clear_b[j]))
-        stop_clear, stop_path = self._deciding_clearance(summary, np.array([STOP]), motion)
         why = (f"no safe primitive (chosen {chosen} clearance {clear[0]:.2f} m; "
                f"all {NUM_PRIMITIVES} collide within {self.cfg.horizon} s + braking)")
-        best = max(seen, key=lambda k: seen[k][0])
-        if self.is_safe(stop_clear[0]) or seen[best][0] <= stop_clear[0]:
-            return Verified(STOP, 0.0, 0.0, "fallback", why, stop_path[0], float(stop_clear[0]))
-        # Stopping here is not clear either (something is coming): the command that stays clearest.
+        clear_s, path_s = self._deciding_clearance(summary, np.array([STOP]), motion)
+        stop = Verified(STOP, 0.0, 0.0, "fallback", why, path_s[0], float(clear_s[0]))
+        if motion is None or not motion.count or self.is_safe(clear_s[0]):
+            # A static world: the stop was checked at the last decision (commit_time), so it is clear.
+            return stop
+        # Something moving makes stopping unsafe too: among the commands clear of every static hit,
+        # the one staying clearest of the moving ones, if clearer than stopping by the margin.
+        seen[chosen] = (clear[0], path[0], self._deciding_clearance(summary, np.array([chosen]), motion, True)[2][0])
+        candidates = [k for k, (_, _, static) in seen.items() if self.is_safe(static)]
+        if not candidates:
+            return stop
+        best = max(candidates, key=lambda k: seen[k][0])
+        if seen[best][0] <= clear_s[0] + self.cfg.safety_margin:
+            return stop
         v, w = self.table[best]
-        why += f"; stopping is not clear ({stop_clear[0]:.2f} m): least-bad primitive {best} ({seen[best][0]:.2f} m)"
-        return Verified(best, float(v), float(w), "fallback", why, seen[best][1], seen[best][0])
+        why += (f"; {motion.count} moving hits make stopping unsafe ({clear_s[0]:.2f} m): "
+                f"primitive {best} stays clearest ({seen[best][0]:.2f} m)")
+        return Verified(best, float(v), float(w), "fallback", why, seen[best][1], float(seen[best][0]))
