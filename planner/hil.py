@@ -145,15 +145,19 @@ class Frame:
     goal: Pose2D
 
 
-def sim_frames(n: int, level: int = 2, seed: int = 0, beams: int = 720) -> list[Frame]:
+def sim_frames(n: int, level: int = 2, seed: int = 0, beams: int = 720, rate_hz: float = 50.0) -> list[Frame]:
     """Scans and odometry from real simulator episodes (planner/Nav-v0, PyBullet lidar with `beams`
     beams over 270 degrees like a typical 2D lidar), the robot driven by the privileged expert.
-    Frames within 1 m of the goal are left out (a planner that reached its goal just stops)."""
+    The simulator steps at `rate_hz`, the rate the probe publishes at, so robot and obstacles move
+    between consecutive scans as much as they would in that time (a planner that tracks motion across
+    scans sees real speeds). Frames within 1 m of the goal are left out (a planner that reached its
+    goal just stops)."""
     try:
         import gymnasium
         import sim  # noqa: F401  (registers planner/Nav-v0)
         from sim.core import make_scan
-        env = gymnasium.make("planner/Nav-v0", level=level, split="test", lidar={"beams": beams})
+        env = gymnasium.make("planner/Nav-v0", level=level, split="test", lidar={"beams": beams},
+                             control_hz=min(max(rate_hz, 1.0), 1000.0))
     except Exception as exc:  # the simulator is another module; say what is missing
         raise PlannerError(f"simulator source unavailable ({type(exc).__name__}: {exc}); "
                            "use --source mcap:PATH") from exc
@@ -185,7 +189,7 @@ def load_frames(source: str, cfg: HilConfig, topics: Topics = Topics(), pool: in
     """'sim' (scans from simulator episodes) or 'mcap:PATH' (a rosbag2 recording). The probe cycles
     through at most `pool` frames (pre-generated, so producing them costs nothing while measuring)."""
     if source == "sim":
-        return sim_frames(min(pool, cfg.count + cfg.floor_scans + 2 * cfg.warmup))
+        return sim_frames(min(pool, cfg.count + cfg.floor_scans + 2 * cfg.warmup), rate_hz=cfg.rate_hz)
     if source.startswith("mcap:"):
         return mcap_frames(source[5:], topics.scan, topics.odom, topics.goal, limit=pool)
     raise ConfigError(f"--source must be 'sim' or 'mcap:PATH', got {source!r}")

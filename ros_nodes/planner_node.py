@@ -228,9 +228,9 @@ class PlannerNode(LifecycleNode):
             f"configured: model {self.model_name()} backend {self.planner.backend_name}, "
             f"vehicle {self.cfg.vehicle}, "
             f"cmd_vel type {cmd_type.__name__}, goal frames {list(self.cfg.goal_frames)}")
-        # The libraries and the model are ~180k long-lived objects: a full collection over them stalls a
-        # decision by 40-140 ms (measured here). Freeze them out of the cyclic GC's reach; the objects a
-        # decision creates are still collected as before.
+        # The libraries and the model are ~180k long-lived objects: a full collection over them takes ~100 ms
+        # (measured here), a stalled decision whenever Python runs one. Freeze them out of the cyclic GC's
+        # reach; the objects decisions create are still collected as before.
         gc.collect()
         gc.freeze()
         return TransitionCallbackReturn.SUCCESS

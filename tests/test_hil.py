@@ -200,8 +200,10 @@ def test_mcap_roundtrip_replays_scans_odometry_and_goal(tmp_path):
 
 def test_sim_source_gives_realistic_scans():
     from planner.hil import sim_frames
-    frames = sim_frames(12, level=1)
+    frames = sim_frames(12, level=1, rate_hz=50.0)
     assert len(frames) == 12
+    # consecutive frames are one probe period apart in simulated time (same episode here)
+    assert np.diff([f.scan.stamp for f in frames]) == pytest.approx(np.full(11, 0.02))
     assert all(f.scan.ranges.shape == (720,) for f in frames)
     assert all(math.hypot(f.pose.x - f.goal.x, f.pose.y - f.goal.y) > 1.0 for f in frames)
     r = np.concatenate([f.scan.ranges for f in frames])
