@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
     p.add_argument("--deadline-ms", type=float, default=10.0, help="deadline per command (default 10 ms)")
     p.add_argument("--floor-count", type=int, default=-1,
-                   help="measured scans to the echo floor (default count/4, at least 50; 0: no floor)")
+                   help="measured scans to the echo floor (default: as many as --count; 0: no floor)")
     p.add_argument("--warmup", type=int, default=25, help="unmeasured scans per target first (default 25)")
     p.add_argument("--source", default="sim", help="'sim' (simulator episodes) or 'mcap:PATH' (rosbag2 MCAP)")
     p.add_argument("--topics", default="", help="planner topics, e.g. scan=/front/scan,cmd_vel=/cmd_vel "
