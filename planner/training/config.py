@@ -25,6 +25,7 @@ class ImitationConfig:
     dagger_epochs: tuple[int, ...] = (2, 2, 1, 1)
     batch_size: int = 256
     lr: float = 1e-3
+    lr_decay: float = 1.0          # the learning rate of phase p (0 = expert data, 1.. = DAgger rounds) is lr * lr_decay**p
     weight_decay: float = 1e-4
     value_coef: float = 0.5
     path_coef: float = 0.1
@@ -40,6 +41,7 @@ class ImitationConfig:
                 "imitation.dagger_expert_prob and dagger_epochs need one entry per DAgger round")
         require(all(0 <= p <= 1 for p in self.dagger_expert_prob), "dagger_expert_prob in [0, 1]")
         require(self.lr > 0 and self.batch_size > 0 and self.lockstep_envs > 0, "lr, batch, envs > 0")
+        require(0 < self.lr_decay <= 1, "imitation.lr_decay must be in (0, 1]")
         require(0 < self.gamma <= 1, "gamma must be in (0, 1]")
 
 

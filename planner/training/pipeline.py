@@ -164,6 +164,8 @@ class Pipeline:
                 log.info("imitation phase %d epoch %d/%d: %s", phase, epoch + 1, epochs,
                          " ".join(f"{k}={v:.4g}" for k, v in stats.items()))
 
+            for group in optimizer.param_groups:    # later rounds fine-tune: a smaller step each phase
+                group["lr"] = cfg.lr * cfg.lr_decay ** phase
             if first < epochs:
                 with Progress(len(data) * (epochs - first), f"imitation phase {phase} training") as bar:
                     train_epochs(model, optimizer, data, epochs, cfg.batch_size, cfg.value_coef, cfg.path_coef,
