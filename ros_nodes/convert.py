@@ -82,6 +82,11 @@ def goal_from_msg(msg: PoseStamped) -> Pose2D:
     return Pose2D(x=float(p.position.x), y=float(p.position.y), yaw=yaw_from_quaternion(p.orientation))
 
 
+def path_xy_from_msg(msg: Path) -> np.ndarray:
+    """(N, 2) x, y of a nav_msgs/Path (a global plan); its frame is the caller's to check."""
+    return np.array([(p.pose.position.x, p.pose.position.y) for p in msg.poses], dtype=np.float64).reshape(-1, 2)
+
+
 # --- outputs --------------------------------------------------------------------------------------
 
 def twist_msg(v: float, w: float) -> Twist:

@@ -6,7 +6,9 @@ It decides on every scan, so the command follows the sensor within the planner's
 commands to scans on it).
 
 Subscribes  scan (sensor_msgs/LaserScan, sensor-data QoS), odom (nav_msgs/Odometry),
-            goal_pose (geometry_msgs/PoseStamped, frame must be one of `goal_frames`)
+            goal_pose (geometry_msgs/PoseStamped, frame must be one of `goal_frames`), or
+            global_plan (nav_msgs/Path from a global planner, same frames): the model then steers to
+            the plan's point `lookahead` m ahead (planner.sensing.carrot_on_path, as in training)
 Publishes   cmd_vel (Twist, or TwistStamped with cmd_vel_stamped), plan (nav_msgs/Path, odom frame),
             ~/markers (visualization_msgs/MarkerArray), ~/goal_status (std_msgs/String JSON, latched),
             /diagnostics (diagnostic_msgs/DiagnosticArray, every diagnostics_period_s)
@@ -45,7 +47,7 @@ from planner.config import ConfigError, require
 from planner.decision import Decision
 from planner.errors import PlannerError, SensorError
 from planner.report import latency_stats
-from planner.sensing import Pose2D, Twist2D, summarize
+from planner.sensing import Pose2D, Twist2D, carrot_on_path, summarize
 from planner.vehicles import VEHICLES, VehicleSpec
 from ros_nodes import convert
 
@@ -66,6 +68,8 @@ class NodeConfig:
     odom_frame: str = "odom"             # frame of odometry and of the local plan
     base_frame: str = "base_link"        # frame of the commands (TwistStamped header)
     goal_frames: tuple[str, ...] = ("odom",)  # goals in other frames are rejected (no tf2 here)
+    lookahead: float = 0.0               # m along a global_plan to the model's goal; 0 = the model card's
+                                         # sensing.lookahead (2.5 m, what it was trained with)
     laser_x: float = 0.0                 # lidar mounting pose in base_frame (m, m, rad)
     laser_y: float = 0.0
     laser_yaw: float = 0.0
@@ -83,6 +87,7 @@ class NodeConfig:
         require(self.vehicle in VEHICLES, f"vehicle must be one of {sorted(VEHICLES)} (got {self.vehicle!r})")
         require(0 < self.deadline_ms <= 1000, "deadline_ms must be in (0, 1000]")
         require(0 <= self.goal_tolerance <= 10, "goal_tolerance must be in [0, 10] m")
+        require(0 <= self.lookahead <= 100, "lookahead must be in [0, 100] m (0 = the model's)")
         require(len(self.goal_frames) > 0 and all(self.goal_frames), "goal_frames must list at least one frame")
         require(self.odom_frame != "" and self.base_frame != "", "odom_frame and base_frame must be set")
         require(0.001 <= self.control_period_s <= 1.0, "control_period_s must be in [0.001, 1]")
@@ -216,6 +221,7 @@ class PlannerNode(LifecycleNode):
             self.create_subscription(LaserScan, "scan", self.on_scan, qos_profile_sensor_data),
             self.create_subscription(Odometry, "odom", self.on_odom, 10),
             self.create_subscription(PoseStamped, "goal_pose", self.on_goal, 10),
+            self.create_subscription(Path, "global_plan", self.on_global_plan, 10),
         ]
         self._diag_timer.cancel()
         self.destroy_timer(self._diag_timer)
@@ -310,7 +316,7 @@ class PlannerNode(LifecycleNode):
             self.state = "waiting for odometry"
             return stop_decision("no odometry", self._pose)
         try:
-            summary = summarize(convert.scan_from_msg(msg), self._pose, self._twist, self._goal,
+            summary = summarize(convert.scan_from_msg(msg), self._pose, self._twist, self._local_goal(),
                                 prev_cmd=self.last_command, vehicle=self.planner.vehicle,
                                 cfg=self.planner.sensing_config, laser_pose=self._laser_pose)
         except SensorError as exc:
@@ -367,32 +373,61 @@ class PlannerNode(LifecycleNode):
         self._pose, self._twist, self._odom_rx = pose, twist, time.monotonic()
 
     def on_goal(self, msg: PoseStamped) -> None:
-        """A new goal replaces the old one. A goal we cannot use clears the old one too (stop, say why)."""
-        if not self.active:
-            self.get_logger().warning("goal ignored: the node is not active", throttle_duration_sec=2.0)
-            return
+        """A new goal replaces the old one (and any global plan). A goal we cannot use clears the old one
+        too (stop, say why)."""
         try:
-            frame = msg.header.frame_id.lstrip("/")
             goal = convert.goal_from_msg(msg)
-            if frame not in self.cfg.goal_frames:
-                reason = (f"goal in frame '{frame}' rejected: accepted frames {list(self.cfg.goal_frames)} "
-                          f"(send goals in the odom frame, or add a frame that coincides with it to goal_frames)")
-            elif not (math.isfinite(goal.x) and math.isfinite(goal.y)):
-                reason = f"goal position not finite ({goal.x}, {goal.y}) rejected"
-            else:
-                reason = ""
+            points = np.array([[goal.x, goal.y]])
         except Exception as exc:
-            reason = f"goal unusable ({type(exc).__name__}): {exc}"
+            goal, points = None, exc
+        self._set_goal(msg.header.frame_id, "goal", goal, points, path=None)
+
+    def on_global_plan(self, msg: Path) -> None:
+        """A global plan replaces the goal: its last pose is the goal, its lookahead point the model's."""
+        try:
+            points = convert.path_xy_from_msg(msg)
+            goal = Pose2D(float(points[-1, 0]), float(points[-1, 1])) if len(points) else None
+            if goal is None:
+                points = ValueError("the plan has no poses")
+        except Exception as exc:
+            goal, points = None, exc
+        self._set_goal(msg.header.frame_id, "global plan", goal, points, path=points)
+
+    def _set_goal(self, frame_id: str, what: str, goal: Pose2D | None, points, path) -> None:
+        if not self.active:
+            self.get_logger().warning(f"{what} ignored: the node is not active", throttle_duration_sec=2.0)
+            return
+        frame = frame_id.lstrip("/")
+        if isinstance(points, Exception):
+            reason = f"{what} unusable ({type(points).__name__}): {points}"
+        elif frame not in self.cfg.goal_frames:
+            reason = (f"{what} in frame '{frame}' rejected: accepted frames {list(self.cfg.goal_frames)} "
+                      f"(send it in the odom frame, or add a frame that coincides with it to goal_frames)")
+        elif not np.all(np.isfinite(points)):
+            reason = f"{what} position not finite rejected"
+        else:
+            reason = ""
         if reason:
             self._problem(reason)
-            self._goal, self._goal_reached = None, False
+            self._goal, self._path, self._goal_reached = None, None, False
             self._publish_goal_status("rejected", reason)
             return
+        new_goal = self._goal is None or self._path is None or path is None or \
+            math.hypot(goal.x - self._goal.x, goal.y - self._goal.y) > 1e-3
         self._goal = Pose2D(goal.x, goal.y, goal.yaw if math.isfinite(goal.yaw) else 0.0)
-        self._goal_reached = False
-        self.planner.reset()
-        self.get_logger().info(f"new goal ({goal.x:.2f}, {goal.y:.2f}) in '{frame}'")
-        self._publish_goal_status("active")
+        self._path = path
+        if new_goal:     # a replanned path to the same goal keeps the episode going
+            self._goal_reached = False
+            self.planner.reset()
+            self.get_logger().info(f"new {what}: goal ({goal.x:.2f}, {goal.y:.2f}) in '{frame}'")
+            self._publish_goal_status("active")
+
+    def _local_goal(self) -> Pose2D:
+        """The goal the model steers to: the global plan's lookahead point, or the goal pose."""
+        if self._path is None:
+            return self._goal
+        lookahead = self.cfg.lookahead or self.planner.sensing_config.lookahead
+        return carrot_on_path(self._path, self._pose, lookahead)
 
     # --- safety watchdog ------------------------------------------------------------------------
 
@@ -502,6 +537,7 @@ class PlannerNode(LifecycleNode):
     def _reset_state(self) -> None:
         self.state = "waiting for scan"
         self._goal: Pose2D | None = None
+        self._path: np.ndarray | None = None     # a global plan (N, 2) in the odom frame, if one was given
         self._goal_reached = False
         self._pose: Pose2D | None = None
         self._twist = Twist2D()

@@ -5,7 +5,8 @@ steps the world with the latest command and publishes what a real robot would:
     clock (rosgraph_msgs/Clock), scan (sensor_msgs/LaserScan: the simulated lidar's real angle_min /
     angle_increment / range_max, sensor-data QoS), odom (nav_msgs/Odometry, odom -> base_link)
 It follows cmd_vel (Twist, or TwistStamped with cmd_vel_stamped; no command for cmd_timeout_s brakes
-the base, like a real one), publishes the scenario's goal on goal_pose (publish_goal), and reports
+the base, like a real one), publishes the static map's global path on global_plan (publish_plan; or the
+scenario's goal on goal_pose), and reports
 each episode's end on sim/outcome (std_msgs/String JSON, latched): {"outcome": "reached" | "collided"
 | "timeout" | "out_of_road", "episode", "scenario", "level", "seed", "time", "path_length", ...}.
 After the last episode the world keeps running (the robot still follows cmd_vel) without further reports.
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
-from nav_msgs.msg import Odometry
+from nav_msgs.msg import Odometry, Path
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -52,7 +53,11 @@ class SimNodeConfig:
     cmd_vel_stamped: bool = False        # command type followed
     cmd_timeout_s: float = 0.5           # simulated s without a command -> brake
     goal_tolerance: float = 0.55         # m; the episode is "reached" within this (Nav / map scenarios)
-    publish_goal: bool = True            # publish the scenario's goal on goal_pose
+    publish_goal: bool = True            # tell the planner where to go (as publish_plan says)
+    publish_plan: bool = True            # as a global plan on global_plan (the static map's shortest safe path,
+                                         # replanned from the robot every plan_period_s, as in training);
+                                         # false: the goal alone on goal_pose
+    plan_period_s: float = 1.0           # simulated s between global plans
     wait_for_planner: bool = True        # hold the world still until something publishes on cmd_vel
     episodes: int = 1                    # episodes to run, 0 = forever; then the world runs on unreported
     odom_frame: str = "odom"
@@ -71,6 +76,7 @@ class SimNodeConfig:
         require(self.cmd_timeout_s > 0, "cmd_timeout_s must be positive")
         require(0.05 <= self.goal_tolerance <= 5.0, "goal_tolerance must be in [0.05, 5] m")
         require(self.episodes >= 0, "episodes must be >= 0")
+        require(self.plan_period_s > 0, "plan_period_s must be positive")
         require(bool(self.odom_frame and self.base_frame and self.laser_frame), "frames must be set")
 
 
@@ -127,6 +133,8 @@ class SimNode(Node):
         self.scan_pub = self.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
         self.odom_pub = self.create_publisher(Odometry, "odom", 10)
         self.goal_pub = self.create_publisher(PoseStamped, "goal_pose", 10)
+        self.plan_pub = self.create_publisher(Path, "global_plan", 10)
+        self._plan_at = -math.inf
         latched = QoSProfile(depth=10, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
         self.outcome_pub = self.create_publisher(String, "sim/outcome", latched)
         cmd_type = TwistStamped if self.cfg.cmd_vel_stamped else Twist
@@ -219,11 +227,22 @@ class SimNode(Node):
         self.publish_goal(stamp)
 
     def publish_goal(self, stamp) -> None:
-        """Once per episode to each new subscriber (a volatile subscriber misses earlier samples)."""
-        if not self.cfg.publish_goal:
+        """The goal once per episode to each new subscriber (a volatile subscriber misses earlier
+        samples), or the global plan every plan_period_s and to each new subscriber."""
+        if not self.cfg.publish_goal or self.finished:
+            return
+        if self.cfg.publish_plan:
+            n = self.plan_pub.get_subscription_count()
+            if n > self._goal_sent_to or self.sim_time - self._plan_at >= self.cfg.plan_period_s:
+                path = self.env.world.planning().path_from(self.env.x, self.env.y, math.inf)
+                if path is not None:
+                    poses = np.column_stack([path, np.zeros(len(path))])
+                    self.plan_pub.publish(convert.path_msg(poses, stamp, self.cfg.odom_frame))
+                    self._plan_at = self.sim_time
+            self._goal_sent_to = n
             return
         n = self.goal_pub.get_subscription_count()
-        if n > self._goal_sent_to and not self.finished:
+        if n > self._goal_sent_to:
             goal = self.env.world.goal
             self.goal_pub.publish(convert.goal_msg(Pose2D(goal.x, goal.y, 0.0), stamp, self.cfg.odom_frame))
             self.get_logger().info(f"goal ({goal.x:.2f}, {goal.y:.2f}) published")

@@ -330,3 +330,48 @@ def test_lifecycle_deactivate_stops_and_ignores_input_activate_resumes(card):
         assert h.node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS and h.node.planner is None
     finally:
         h.close()
+
+
+def plan(points, frame="odom"):
+    poses = np.column_stack([np.asarray(points, dtype=float), np.zeros(len(points))])
+    return convert.path_msg(poses, convert.sec_to_stamp(1.0), frame)
+
+
+def test_global_plan_steers_to_its_lookahead_point_not_to_the_goal():
+    # Same goal (6, 3) in both plans; one leaves to the left first, the other to the right. The DWA
+    # backend (no model) follows the plan's lookahead point, so it turns opposite ways.
+    turns = []
+    for first_leg in ([0.0, 3.0], [0.0, -3.0]):
+        h = Harness(backend="dwa", cmd_vel_stamped=True, lookahead=2.5)
+        try:
+            h.node.on_odom(odom())
+            h.node.on_global_plan(plan([[0.0, 0.0], first_leg, [6.0, 3.0]]))
+            assert h.node._goal is not None and (h.node._goal.x, h.node._goal.y) == (6.0, 3.0)
+            local = h.node._local_goal()
+            assert (local.x, local.y) == pytest.approx((0.0, math.copysign(2.5, first_leg[1])))
+            h.node.on_scan(scan_msg([6.0] * 271, stamp=10.0))
+            turns.append(h.commands[-1][1].twist.angular.z)
+            # The goal pose replaces the plan: the model's goal is the goal again.
+            h.node.on_goal(goal(6.0, 3.0))
+            assert h.node._path is None and h.node._local_goal() == h.node._goal
+        finally:
+            h.close()
+    assert turns[0] > 0 > turns[1]
+
+
+@pytest.mark.parametrize("bad, why", [(plan([]), "no poses"), (plan([[0.0, 0.0], [1.0, 0.0]], frame="map"), "frame 'map'"),
+                                      (plan([[0.0, 0.0], [float("nan"), 1.0]]), "not finite")])
+def test_unusable_global_plan_is_rejected_and_stops(bad, why):
+    h = Harness(backend="dwa", cmd_vel_stamped=True)
+    try:
+        h.node.on_odom(odom())
+        h.node.on_goal(goal(3.0, 0.0))
+        h.node.on_global_plan(bad)
+        assert h.node._goal is None and h.node._path is None
+        h.node.on_scan(scan_msg([6.0] * 271, stamp=10.0))
+        cmd = h.commands[-1][1].twist
+        assert cmd.linear.x == 0.0 and cmd.angular.z == 0.0
+        level, message, values = h.last_diagnostic()
+        assert why in message or any(why in v for v in values.values())
+    finally:
+        h.close()
