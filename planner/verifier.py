@@ -66,7 +66,8 @@ class VerifierConfig:
     car_commit_time: float = 0.5    # s; ackermann: also safe if held this long then braking is clear; 0 = off
     car_margin: float = 0.85        # m; clearance the commit-then-brake check requires (Drive's guard
                                     # rails stand 0.8 m outside the paved edge; the lidar sees the rails)
-    sweep_step: float = 0.05        # s between swept footprints (at most; dt is split evenly)
+    sweep_step: float = 0.1         # s between swept footprints, at most (a car: up to 0.4 of its length)
+    control_period: float = 0.05    # s a command is held by the base (20 Hz); kinematics integrate at it
     commit_time: float = 0.1        # s a command is held before a stop can take over (2 control periods
                                     # at 20 Hz: one late decision); 0 = do not check the fallback's path
     track_motion: bool = True       # estimate moving obstacles' velocities from the planner's earlier scans
@@ -85,6 +86,7 @@ class VerifierConfig:
         require(0 <= self.car_commit_time <= self.horizon, "car_commit_time must be in [0, horizon]")
         require(0 <= self.car_margin < self.clearance_cap, "car_margin must be in [0, clearance_cap)")
         require(0 < self.sweep_step <= self.dt, "sweep_step must be in (0, dt]")
+        require(0 < self.control_period <= self.sweep_step, "control_period must be in (0, sweep_step]")
         require(0 <= self.commit_time <= self.horizon, "commit_time must be in [0, horizon]")
         require(self.motion_window > 0, "motion_window must be positive")
         require(self.max_obstacle_speed > 0, "max_obstacle_speed must be positive")
@@ -152,7 +154,7 @@ def _in_pose_frames(poses: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, 
 
 
 def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
-                    half_width: float) -> np.ndarray:
+                    half_width: float, per_pose: bool = False) -> np.ndarray:
     """Min distance (P,) between the rectangles placed at poses (P, N, 3) and points (M, 2).
 
     0 when a point lies inside a rectangle; +inf when there are no points. One (M, 2) x (2, 2K)
@@ -160,24 +162,26 @@ def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
     """
     p, n, _ = poses.shape
     if points.shape[0] == 0:
-        return np.full(p, np.inf)
+        return np.full((p, n) if per_pose else p, np.inf)
     ax, ay = _in_pose_frames(poses.reshape(-1, 3).astype(np.float32), points.astype(np.float32))
     ax -= half_length
     ay -= half_width
     np.maximum(ax, 0.0, out=ax)
     np.maximum(ay, 0.0, out=ay)
     d2 = ax * ax + ay * ay                                                  # (M, K)
-    return np.sqrt(d2.min(axis=0).reshape(p, n).min(axis=1).astype(np.float64))
+    d = np.sqrt(d2.min(axis=0).reshape(p, n).astype(np.float64))
+    return d if per_pose else d.min(axis=1)
 
 
 def moving_clearance(poses: np.ndarray, times: np.ndarray, points: np.ndarray, velocity: np.ndarray,
-                     half_length: float, half_width: float, uncertainty: float) -> np.ndarray:
+                     half_length: float, half_width: float, uncertainty: float,
+                     per_pose: bool = False) -> np.ndarray:
     """Like `sweep_clearance` for points moving at `velocity` (M, 2): each pose (P, N, 3) at its time
     (P, N) meets the points where they will be then, and each distance shrinks by uncertainty x time
-    (may go below 0: how deep the predicted overlap is)."""
+    (may go below 0: how deep the predicted overlap is). `per_pose`: (P, N), each pose's own."""
     p, n, _ = poses.shape
     if points.shape[0] == 0:
-        return np.full(p, np.inf)
+        return np.full((p, n) if per_pose else p, np.inf)
     t = times.reshape(1, -1)                                                # (1, K)
     flat = poses.reshape(-1, 3)
     c, s = np.cos(flat[:, 2])[None], np.sin(flat[:, 2])[None]
@@ -185,8 +189,8 @@ def moving_clearance(poses: np.ndarray, times: np.ndarray, points: np.ndarray, v
     dy = points[:, 1:] + velocity[:, 1:] * t - flat[None, :, 1]
     ax = np.maximum(np.abs(c * dx + s * dy) - half_length, 0.0)
     ay = np.maximum(np.abs(-s * dx + c * dy) - half_width, 0.0)
-    d = np.sqrt(ax * ax + ay * ay) - uncertainty * t
-    return d.min(axis=0).reshape(p, n).min(axis=1)
+    d = (np.sqrt(ax * ax + ay * ay) - uncertainty * t).min(axis=0).reshape(p, n)
+    return d if per_pose else d.min(axis=1)
 
 
 class MotionTracker:
@@ -211,11 +215,6 @@ class MotionTracker:
         self.history.clear()
         self.tracks = []
 
-    def _tracked(self, centre: np.ndarray, stamp: float) -> bool:
-        for t, c, v in self.tracks:
-            if np.hypot(*(c + v * (stamp - t) - centre)) < 0.5:
-                return True
-        return False
 
     def _reference(self, stamp: float, min_age: float):
         """The newest stored scan at least `min_age` older than `stamp` (and not stale)."""
@@ -253,12 +252,24 @@ class MotionTracker:
             return none
         velocity = np.zeros((m, 2))
         moving = np.zeros(m, dtype=bool)
+        order, starts = self._objects(pts, finite)
+        if order.size == 0:
+            return none
+        sizes = np.diff(np.append(starts, order.size))
+        hits = np.add.reduceat(moving_hit[order].astype(np.int64), starts)
+        candidates = hits >= np.minimum(np.maximum(1, 0.3 * sizes), 3)
+        if self.tracks:      # objects near where a moving one was predicted to be stay candidates
+            centre = np.add.reduceat(odom[order], starts, axis=0) / sizes[:, None]
+            predicted = np.array([c0 + v0 * (stamp - t0) for t0, c0, v0 in self.tracks])
+            near = np.hypot(*(centre[:, None, :] - predicted[None]).transpose(2, 0, 1)).min(axis=1) < 0.5
+            candidates |= near & (sizes <= 40)
         tracks = []
-        for idx in self._objects(pts, finite):
-            hits = int(moving_hit[idx].sum())
-            flagged = hits > 0 and (hits >= 0.3 * idx.size or hits >= 3)
-            if not flagged and not (self.tracks and idx.size <= 40 and self._tracked(odom[idx].mean(axis=0), stamp)):
-                continue
+        for j in np.flatnonzero(candidates):
+            idx = order[starts[j]:starts[j] + sizes[j]]
+            if 3 <= hits[j] < 0.3 * sizes[j]:
+                # A long object (a wall) with a few moving hits: only those hits and their neighbours.
+                sel = moving_hit[idx]
+                idx = idx[sel | np.roll(sel, 1) | np.roll(sel, -1)]
             for ref in refs:              # the longest baseline that still saw the object
                 dt = stamp - ref[0]
                 u = self._displacement(odom[idx], ref[1], dt)
@@ -275,7 +286,9 @@ class MotionTracker:
             velocity[idx] = (c * vel_odom[0] + s * vel_odom[1], -s * vel_odom[0] + c * vel_odom[1])
             moving[idx] = True
             tracks.append((stamp, odom[idx].mean(axis=0), vel_odom))
-        self.tracks = tracks + [tr for tr in self.tracks if not any(np.hypot(*(tr[1] + tr[2] * (stamp - tr[0]) - n[1])) < 0.5 for n in tracks)]
+        # Keep the older tracks not renewed now (an object hidden for a moment), up to their age limit.
+        self.tracks = tracks + [tr for tr in self.tracks if not any(
+            np.hypot(*(tr[1] + tr[2] * (stamp - tr[0]) - n[1])) < 0.5 for n in tracks)]
         return Motion(velocity, moving)
 
     @staticmethod
@@ -289,8 +302,9 @@ class MotionTracker:
         ang_r, rng_r = polar(ref_pts)
         order = np.argsort(ang_r)
         ang_r, rng_r = ang_r[order], rng_r[order]
-        step = float(np.median(np.diff(ang_r))) if ang_r.size > 2 else 0.1
-        step = max(step, 1e-3)
+        gaps = np.diff(ang_r)
+        gaps = gaps[gaps > 1e-4]            # hits come from beams: the smallest gap is the beam spacing
+        step = max(float(gaps.min()), 1e-3) if gaps.size else 0.1
         ang, rng = polar(odom)
         j = np.searchsorted(ang_r, ang)
         left, right = np.clip(j - 1, 0, ang_r.size - 1), np.clip(j, 0, ang_r.size - 1)
@@ -304,19 +318,21 @@ class MotionTracker:
         return inside & (np.minimum(r_left, r_right) > rng + tolerance)
 
     @staticmethod
-    def _objects(pts: np.ndarray, finite: np.ndarray) -> list[np.ndarray]:
-        """Index arrays of consecutive hits (beam order) closer than max(0.3 m, 3 x their beam spacing)."""
+    def _objects(pts: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Objects: runs of consecutive hits (beam order) closer than max(0.3 m, 3 x their beam spacing).
+        (the finite hits' indices, where each object starts in them)."""
         idx = np.flatnonzero(finite)
         if idx.size == 0:
-            return []
+            return idx, idx
         p = pts[idx]
         gap = np.hypot(*np.diff(p, axis=0).T)
         rng = np.hypot(p[:, 0], p[:, 1])
         ang = np.arctan2(p[:, 1], p[:, 0])
-        step = float(np.median(np.abs(np.diff(ang)))) if ang.size > 2 else 0.1
+        gaps = np.abs(np.diff(ang))
+        gaps = gaps[gaps > 1e-4]
+        step = float(gaps.min()) if gaps.size else 0.1
         limit = np.maximum(0.3, 3.0 * step * np.minimum(rng[:-1], rng[1:]))
-        cuts = np.flatnonzero(gap > limit) + 1
-        return np.split(idx, cuts)
+        return idx, np.concatenate([[0], np.flatnonzero(gap > limit) + 1])
 
     def _displacement(self, q: np.ndarray, ref_pts: np.ndarray, dt: float) -> np.ndarray | None:
         """Translation (2,) that lays the object's hits q onto the reference scan (None: it saw nothing near)."""
@@ -327,15 +343,15 @@ class MotionTracker:
         if near.shape[0] == 0:
             return None
         u = np.zeros(2)
-        for _ in range(3):
+        for _ in range(2):
             d = (q - u)[:, None, :] - near[None, :, :]
             nn = np.argmin(np.einsum("ijk,ijk->ij", d, d), axis=1)
-            u = np.median(q - near[nn], axis=0)
+            u = (q - near[nn]).mean(axis=0)
         # Nearest neighbours under-read motion along a face (its hits slide along it): then move the
         # centroid of the older hits lying along the shifted object onto the object's centroid.
-        for _ in range(3):
+        for _ in range(2):
             d = (q - u)[:, None, :] - near[None, :, :]
-            along = np.sqrt(np.einsum("ijk,ijk->ij", d, d).min(axis=0)) < 0.25
+            along = np.einsum("ijk,ijk->ij", d, d).min(axis=0) < 0.25 ** 2
             if along.sum() < 2:
                 break
             u = q.mean(axis=0) - near[along].mean(axis=0)
@@ -355,20 +371,25 @@ class Verifier:
         self.vehicle, self.cfg = vehicle, cfg
         self.table = primitive_table(vehicle).astype(np.float64)
         self.half_length, self.half_width = vehicle.length / 2, vehicle.width / 2
-        # Swept poses every `step` s: dt split evenly, so the returned path is every `sub`-th pose. A long
-        # vehicle (a car) may step up to a quarter of its length at full speed instead.
-        limit = max(cfg.sweep_step, 0.25 * vehicle.length / vehicle.max_speed)
-        self.sub = max(1, math.ceil(cfg.dt / limit - 1e-9))
-        self.step = cfg.dt / self.sub
+        # Kinematics are integrated every `fine` s (the control period, dividing dt), the way a base
+        # following a command held for one control period moves (the simulator's scheme); footprints are
+        # swept every `q` of those steps (sweep_step; a long vehicle -- a car -- up to 0.4 of its length at
+        # full speed), the returned path is every `per_dt`-th.
+        self.per_dt = max(1, math.ceil(cfg.dt / cfg.control_period - 1e-9))
+        self.fine = cfg.dt / self.per_dt
+        limit = max(cfg.sweep_step, 0.4 * vehicle.length / vehicle.max_speed)
+        self.q = max(1, min(self.per_dt, int(limit / self.fine + 1e-9)))
         self.n_horizon = int(round(cfg.horizon / cfg.dt))
+        self.n_fine = self.n_horizon * self.per_dt
         d_max = vehicle.max_speed ** 2 / (2 * vehicle.max_accel)
         # Tail poses spaced by at most 0.9 footprint lengths (consecutive footprints overlap).
         self.n_tail = max(1, math.ceil(d_max / (0.9 * vehicle.length))) if cfg.braking else 0
-        self.n_commit_stop = math.ceil(cfg.commit_time / self.step - 1e-9)
-        self.n_brake = math.ceil(vehicle.max_speed / vehicle.max_accel / self.step - 1e-9) + 1
+        # The fallback stop may start after any of the first commit_time's control periods.
+        self.n_commit_stop = max(1, round(cfg.commit_time / self.fine)) if cfg.commit_time > 0 else 0
+        self.n_brake = math.ceil(vehicle.max_speed / vehicle.max_accel / self.fine - 1e-9) + 1
         # Commit-then-brake pass (cars only; needs the braking tail to mean anything).
         use_commit = vehicle.kind == "ackermann" and cfg.car_commit_time > 0 and cfg.braking
-        self.n_commit = math.ceil(cfg.car_commit_time / self.step - 1e-9) if use_commit else 0
+        self.n_commit = math.ceil(cfg.car_commit_time / self.fine - 1e-9) if use_commit else 0
 
     # -- kinematics -------------------------------------------------------------------------
     def initial_steer(self, v0: float, w0: float) -> float:
@@ -376,76 +397,118 @@ class Verifier:
         return self.vehicle.steer_for(v0, w0) if abs(v0) > 0.1 else 0.0
 
     def _phase(self, start: tuple, v_cmd: np.ndarray, w_cmd: np.ndarray, n: int):
-        """Hold commands (K,) for n steps from state (x, y, yaw, v, w, steer) arrays (K,): poses (K, n, 3)
-        and the end state. Speed (and yaw rate or steering angle) approach their targets at the
-        vehicle's limits; positions use end-of-step speed and mid-step heading (the simulator's scheme)."""
-        veh, dt = self.vehicle, self.step
+        """Hold commands (K,) for n control periods from state (x, y, yaw, v, w, steer) arrays (K,):
+        poses (K, n, 3), the end state, and the per-step (speed, yaw rate, steering) (K, n) each. Speed
+        (and yaw rate or steering angle) approach their targets at the vehicle's limits; positions use
+        end-of-step speed and mid-step heading (the simulator's scheme)."""
+        veh, dt = self.vehicle, self.fine
         x, y, yaw, v, w, steer = start
         k = np.arange(1, n + 1, dtype=np.float64)[None, :]
         dv = veh.max_accel * dt * k
-        cv = v[:, None] + np.clip(v_cmd[:, None] - v[:, None], -dv, dv)            # (K, n)
+        cv = v[:, None] + np.minimum(np.maximum(v_cmd[:, None] - v[:, None], -dv), dv)     # (K, n)
         if veh.kind == "ackermann":
             moving = np.abs(v_cmd) >= 1e-6
             target = np.where(moving, np.arctan(w_cmd * veh.wheelbase / np.where(moving, v_cmd, 1.0)), steer)
-            target = np.clip(target, -veh.max_steer, veh.max_steer)
+            target = np.minimum(np.maximum(target, -veh.max_steer), veh.max_steer)
             ds = veh.max_steer_rate * dt * k
-            cs = steer[:, None] + np.clip(target[:, None] - steer[:, None], -ds, ds)
+            cs = steer[:, None] + np.minimum(np.maximum(target[:, None] - steer[:, None], -ds), ds)
             cw = cv * np.tan(cs) / veh.wheelbase
-            steer_end = cs[:, -1]
         else:
             dw = veh.max_yaw_accel * dt * k
-            cw = w[:, None] + np.clip(w_cmd[:, None] - w[:, None], -dw, dw)
-            steer_end = steer
+            cw = w[:, None] + np.minimum(np.maximum(w_cmd[:, None] - w[:, None], -dw), dw)
+            cs = np.broadcast_to(steer[:, None], cw.shape)
         rel_yaw = np.cumsum(cw * dt, axis=1)
         mid = rel_yaw - 0.5 * cw * dt
         lx = np.cumsum(cv * np.cos(mid) * dt, axis=1)
         ly = np.cumsum(cv * np.sin(mid) * dt, axis=1)
         c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
         poses = np.stack([x[:, None] + c * lx - s * ly, y[:, None] + s * lx + c * ly, yaw[:, None] + rel_yaw], axis=-1)
-        end = (poses[:, -1, 0], poses[:, -1, 1], poses[:, -1, 2], cv[:, -1], cw[:, -1], steer_end)
-        return poses, end
+        end = (poses[:, -1, 0], poses[:, -1, 1], poses[:, -1, 2], cv[:, -1], cw[:, -1], cs[:, -1])
+        return poses, end, (cv, cw, cs)
 
     def _start(self, v0: float, w0: float, k: int) -> tuple:
         z = np.zeros(k)
         return (z, z, z, np.full(k, float(v0)), np.full(k, float(w0)), np.full(k, self.initial_steer(v0, w0)))
 
+    def _swept(self, n: int, keep: int = 0) -> np.ndarray:
+        """Indices of the integrated steps that are swept: the first `keep`, then every q-th, and the last."""
+        idx = np.arange(self.q - 1, n, self.q)
+        idx = np.union1d(np.arange(min(keep, n)), idx)
+        return idx if idx.size and idx[-1] == n - 1 else np.append(idx, n - 1)
+
+    def _with_tail(self, poses: np.ndarray, times: np.ndarray, state: tuple):
+        if not self.n_tail:
+            return poses, times
+        v_end, w_end = np.abs(state[3]), state[4]
+        return (np.concatenate([poses, stopping_tail(poses, v_end, w_end, self.vehicle.max_accel, self.n_tail)], axis=1),
+                np.concatenate([times, times[:, -1:] + tail_times(v_end, self.vehicle.max_accel, self.n_tail)], axis=1))
+
     def _drive(self, v0: float, w0: float, cmds: np.ndarray, phases, tail: bool):
-        """Poses (K, N, 3) and their times (K, N) for a sequence of phases ((v, w) arrays (K,), steps);
-        with `tail`, braking on the final curvature follows."""
+        """(swept poses (K, N, 3), their times (K, N), every integrated pose (K, n, 3)) for a sequence of
+        phases ((v, w) arrays (K,), control periods); with `tail`, braking on the final curvature follows."""
         k = cmds.shape[0]
         state = self._start(v0, w0, k)
         chunks = []
         for v_cmd, w_cmd, n in phases:
             if n <= 0:
                 continue
-            poses, state = self._phase(state, v_cmd, w_cmd, n)
+            poses, state, _ = self._phase(state, v_cmd, w_cmd, n)
             chunks.append(poses)
-        poses = np.concatenate(chunks, axis=1)
-        times = np.broadcast_to(self.step * np.arange(1, poses.shape[1] + 1), (k, poses.shape[1]))
-        if tail and self.n_tail:
-            v_end, w_end = np.abs(state[3]), state[4]
-            poses = np.concatenate([poses, stopping_tail(poses, v_end, w_end, self.vehicle.max_accel, self.n_tail)], axis=1)
-            times = np.concatenate([times, times[:, -1:] + tail_times(v_end, self.vehicle.max_accel, self.n_tail)], axis=1)
-        return poses, times
+        full = np.concatenate(chunks, axis=1)
+        idx = self._swept(full.shape[1])
+        swept, times = full[:, idx], np.broadcast_to(self.fine * (idx + 1.0), (k, idx.size))
+        if tail:
+            swept, times = self._with_tail(swept, times, state)
+        return swept, times, full
+
+    def _path(self, full: np.ndarray) -> np.ndarray:
+        return full[:, self.per_dt - 1:self.n_fine:self.per_dt]
 
     def paths(self, v0: float, w0: float, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(path (K, N, 3) over the horizon at dt, swept poses (K, horizon / step + tail, 3)) for (v, w)
-        commands (K, 2) held from the current twist (v0, w0), robot frame."""
-        swept, _ = self.look_ahead(v0, w0, cmds)
-        return swept[:, self.sub - 1:self.n_horizon * self.sub:self.sub], swept
+        """(path (K, N, 3) over the horizon at dt, swept poses (K, ~horizon / sweep_step + tail, 3)) for
+        (v, w) commands (K, 2) held from the current twist (v0, w0), robot frame."""
+        swept, _, full = self._look_ahead(v0, w0, cmds)
+        return self._path(full), swept
+
+    def _look_ahead(self, v0: float, w0: float, cmds: np.ndarray):
+        cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
+        return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], self.n_fine)], tail=True)
 
     def look_ahead(self, v0: float, w0: float, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Swept poses and times: each command held for the horizon, then braking on its curvature."""
-        cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
-        return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], self.n_horizon * self.sub)], tail=True)
+        return self._look_ahead(v0, w0, cmds)[:2]
+
+    def _ahead_and_stop(self, v0: float, w0: float, cmds: np.ndarray):
+        """The look-ahead (swept poses, times, path) and the fallback stops -- (0, 0) commanded after 1,
+        2, ... n_commit_stop control periods of the command, all swept as one (K, N', 3) -- with one
+        integration of the command and one of the braking."""
+        k, n_c = cmds.shape[0], self.n_commit_stop
+        full, state, (cv, cw, cs) = self._phase(self._start(v0, w0, k), cmds[:, 0], cmds[:, 1], self.n_fine)
+        idx = self._swept(self.n_fine)
+        ahead, ahead_t = self._with_tail(full[:, idx], np.broadcast_to(self.fine * (idx + 1.0), (k, idx.size)), state)
+        # Every commit length at once: (n_c * K) braking rows from the states after 1..n_c periods.
+        starts = tuple(np.concatenate([a[:, j] for j in range(n_c)]) for a in
+                       (full[..., 0], full[..., 1], full[..., 2], cv, cw, cs))
+        zero = np.zeros(k * n_c)
+        brake, _, _ = self._phase(starts, zero, zero, self.n_brake)
+        b_idx = self._swept(self.n_brake)
+        brake = brake[:, b_idx].reshape(n_c, k, b_idx.size, 3)
+        stops, stop_t = [], []
+        for j in range(n_c):
+            stops += [full[:, :j + 1], brake[j]]
+            stop_t += [self.fine * np.arange(1, j + 2), self.fine * (j + 1 + b_idx + 1.0)]
+        stop = np.concatenate(stops, axis=1)
+        stop_t = np.broadcast_to(np.concatenate(stop_t), (k, stop.shape[1]))
+        return ahead, ahead_t, self._path(full), stop, stop_t
 
     def stop_paths(self, v0: float, w0: float, cmds: np.ndarray, commit_steps: int | None = None):
-        """Swept poses and times: each command held `commit_steps` steps (default commit_time), then
-        (0, 0) commanded until the vehicle stands -- the fallback's stop (a car keeps its steering)."""
+        """Swept poses and times: each command held `commit_steps` control periods (default: all of
+        commit_time), then (0, 0) commanded until the vehicle stands -- the fallback's stop (a car keeps
+        its steering)."""
         cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
         n = self.n_commit_stop if commit_steps is None else commit_steps
         zero = np.zeros(cmds.shape[0])
-        return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], n), (zero, zero, self.n_brake)], tail=False)
+        return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], n), (zero, zero, self.n_brake)], tail=False)[:2]
 
     def car_paths(self, v0: float, w0: float, cmds: np.ndarray, straighten: bool) -> np.ndarray:
         """(K, n, 3) robot-frame poses of a car holding each (v, w) command's steering for
@@ -456,11 +519,12 @@ class Verifier:
 
     def _car_paths(self, v0: float, w0: float, cmds: np.ndarray, straighten: bool):
         cmds = np.asarray(cmds, dtype=np.float64).reshape(-1, 2)
+        zero = np.zeros(cmds.shape[0])
         if not straighten:
-            return self.stop_paths(v0, w0, cmds, self.n_commit)
-        rest = self.n_horizon * self.sub - self.n_commit
+            return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], self.n_commit), (zero, zero, self.n_brake)],
+                               tail=False)
         return self._drive(v0, w0, cmds, [(cmds[:, 0], cmds[:, 1], self.n_commit),
-                                          (cmds[:, 0], np.zeros(cmds.shape[0]), rest)], tail=True)
+                                          (cmds[:, 0], zero, self.n_fine - self.n_commit)], tail=True)
 
     # -- sweeping ---------------------------------------------------------------------------
     def _points(self, summary: SensorSummary, motion: Motion | None):
@@ -481,27 +545,41 @@ class Verifier:
         keep = np.einsum("ij,ij->i", points, points) <= radius * radius
         return points[keep]
 
-    def _sweep(self, poses: np.ndarray, times: np.ndarray, points) -> tuple[np.ndarray, np.ndarray]:
-        """(clearance from static hits, clearance from moving hits at their predicted places) (K,) each,
-        capped at clearance_cap."""
+    def _sweep(self, poses: np.ndarray, times: np.ndarray, points, cuts: tuple = ()) -> list[tuple]:
+        """For each segment of the poses (K, N, 3) at times (K, N) split at `cuts` (one sweep for all):
+        (clearance from static hits, clearance from moving hits at their predicted places, time of the
+        first pose within safety_margin of a moving hit (inf: none)), (K,) each, clearances capped."""
         static, moving, velocity = points
         cap = self.cfg.clearance_cap
-        clear = np.minimum(sweep_clearance(poses, self._relevant_points(static, poses), self.half_length,
-                                           self.half_width), cap)
-        if not moving.shape[0]:
-            return clear, np.full_like(clear, cap)
-        held = np.minimum(times, self.cfg.motion_horizon)      # extrapolate so far, then hold
-        return clear, np.minimum(moving_clearance(poses, held, moving, velocity, self.half_length,
-                                                  self.half_width, self.cfg.motion_uncertainty), cap)
+        d_static = sweep_clearance(poses, self._relevant_points(static, poses), self.half_length,
+                                   self.half_width, per_pose=True)
+        d_moving = None
+        if moving.shape[0]:
+            held = np.minimum(times, self.cfg.motion_horizon)      # extrapolate so far, then hold
+            d_moving = moving_clearance(poses, held, moving, velocity, self.half_length, self.half_width,
+                                        self.cfg.motion_uncertainty, per_pose=True)
+        out = []
+        bounds = (0,) + tuple(cuts) + (poses.shape[1],)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            clear = np.minimum(d_static[:, a:b].min(axis=1), cap)
+            if d_moving is None:
+                out.append((clear, np.full_like(clear, cap), np.full_like(clear, np.inf)))
+                continue
+            d = d_moving[:, a:b]
+            hit = d <= self.cfg.safety_margin
+            t = np.asarray(times)[:, a:b]
+            conflict = np.where(hit.any(axis=1), t[np.arange(d.shape[0]), hit.argmax(axis=1)], np.inf)
+            out.append((clear, np.minimum(d.min(axis=1), cap), conflict))
+        return out
 
     def sweep(self, summary: SensorSummary, cmds: np.ndarray,
               motion: Motion | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Clearance (K,) in m (capped at clearance_cap) and path (K, N, 3) of arbitrary (v, w)
         commands (K, 2) held over the horizon then braking (the look-ahead), swept from the summary's
         twist against its lidar points. The DWA baseline sweeps its velocity samples with it."""
-        swept, times = self.look_ahead(summary.twist.v, summary.twist.w, cmds)
-        clear = np.minimum(*self._sweep(swept, times, self._points(summary, motion)))
-        return clear, swept[:, self.sub - 1:self.n_horizon * self.sub:self.sub]
+        swept, times, full = self._look_ahead(summary.twist.v, summary.twist.w, cmds)
+        clear = np.minimum(*self._sweep(swept, times, self._points(summary, motion))[0][:2])
+        return clear, self._path(full)
 
     def _deciding_clearance(self, summary: SensorSummary, primitives: np.ndarray, motion: Motion | None = None,
                             split: bool = False):
@@ -512,30 +590,38 @@ class Verifier:
         cmds = self.table[primitives]
         v0, w0 = summary.twist.v, summary.twist.w
         pts = self._points(summary, motion)
-        swept, times = self.look_ahead(v0, w0, cmds)
-        ahead_s, ahead_m = self._sweep(swept, times, pts)
-        path = swept[:, self.sub - 1:self.n_horizon * self.sub:self.sub]
-        stop_s = stop_m = np.full_like(ahead_s, np.inf)
-        if self.cfg.commit_time > 0:
-            stop_s, stop_m = self._sweep(*self.stop_paths(v0, w0, cmds), pts)
+        if self.cfg.commit_time > 0:       # one sweep over the look-ahead and the fallback stop's path
+            swept, times, path, stop_poses, stop_times = self._ahead_and_stop(v0, w0, cmds)
+            (ahead_s, ahead_m, ahead_c), (stop_s, stop_m, stop_c) = self._sweep(
+                np.concatenate([swept, stop_poses], axis=1), np.concatenate([times, stop_times], axis=1),
+                pts, cuts=(swept.shape[1],))
+        else:
+            swept, times, full = self._look_ahead(v0, w0, cmds)
+            path = self._path(full)
+            ahead_s, ahead_m, ahead_c = self._sweep(swept, times, pts)[0]
+            stop_s = stop_m = stop_c = np.full_like(ahead_s, np.inf)
+        conflict = np.maximum(ahead_c, stop_c)    # the later of: holding it, or stopping next time
         static = np.minimum(ahead_s, stop_s)
         clear = np.minimum(static, np.minimum(ahead_m, stop_m))
         stop = np.minimum(stop_s, stop_m)
         retry = np.flatnonzero(~self.is_safe(clear) & self.is_safe(stop)) if self.n_commit else []
         if len(retry):
             margin = max(self.cfg.car_margin, self.cfg.safety_margin)
-            brake_s, brake_m = self._sweep(*self._car_paths(v0, w0, cmds[retry], False), pts)
-            drive, drive_t = self._car_paths(v0, w0, cmds[retry], True)
-            drive_s, drive_m = self._sweep(drive, drive_t, pts)
+            brake, brake_t, _ = self._car_paths(v0, w0, cmds[retry], False)
+            drive, drive_t, drive_full = self._car_paths(v0, w0, cmds[retry], True)
+            (brake_s, brake_m, _), (drive_s, drive_m, _) = self._sweep(
+                np.concatenate([brake, drive], axis=1), np.concatenate([brake_t, drive_t], axis=1), pts,
+                cuts=(brake.shape[1],))
             car_static = np.minimum(brake_s, drive_s)
             car_clear = np.minimum(car_static, np.minimum(brake_m, drive_m))
-            clear, path, static = clear.copy(), path.copy(), static.copy()
+            clear, path, static, conflict = clear.copy(), path.copy(), static.copy(), conflict.copy()
             for j, k in enumerate(retry):
                 if car_clear[j] > margin:
                     clear[k] = min(car_clear[j], stop[k])
                     static[k] = min(car_static[j], stop_s[k])
-                    path[k] = drive[j, self.sub - 1:self.n_horizon * self.sub:self.sub]
-        return (clear, path, static) if split else (clear, path)
+                    conflict[k] = np.inf
+                    path[k] = self._path(drive_full[j:j + 1])[0]
+        return (clear, path, static, conflict) if split else (clear, path)
 
     def clearances(self, summary: SensorSummary, motion: Motion | None = None) -> np.ndarray:
         """(NUM_PRIMITIVES,) deciding clearance in m of every primitive (capped)."""
@@ -578,15 +664,15 @@ class Verifier:
         # STOP is not an alternative: stopping is what the fallback does, and says why.
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
         order = order[(order != chosen) & (order != STOP)]
-        seen: dict[int, tuple] = {}         # primitive -> (clearance, path, static hits' clearance)
+        seen: dict[int, tuple] = {}         # primitive -> (clearance, path, static clearance, conflict time)
         for batch in (order[:self.cfg.batch], order[self.cfg.batch:]):
             if not batch.size:
                 continue
             if deadline is not None and time.perf_counter() > deadline:
                 return self.stop(summary, f"primitive {chosen} clearance {clear[0]:.2f} m; no time left "
                                           "to search alternatives")
-            clear_b, path_b, static_b = self._deciding_clearance(summary, batch, motion, split=True)
-            seen.update({int(k): (clear_b[j], path_b[j], static_b[j]) for j, k in enumerate(batch)})
+            clear_b, path_b, static_b, conflict_b = self._deciding_clearance(summary, batch, motion, split=True)
+            seen.update({int(k): (clear_b[j], path_b[j], static_b[j], conflict_b[j]) for j, k in enumerate(batch)})
             safe = np.flatnonzero(self.is_safe(clear_b))
             if safe.size:
                 j = safe[0]
@@ -598,21 +684,25 @@ class Verifier:
                 return Verified(alt, float(v), float(w), "corrected", why, path_b[j], float(clear_b[j]))
         why = (f"no safe primitive (chosen {chosen} clearance {clear[0]:.2f} m; "
                f"all {NUM_PRIMITIVES} collide within {self.cfg.horizon} s + braking)")
-        clear_s, path_s = self._deciding_clearance(summary, np.array([STOP]), motion)
+        clear_s, path_s, _, conflict_s = self._deciding_clearance(summary, np.array([STOP]), motion, split=True)
         stop = Verified(STOP, 0.0, 0.0, "fallback", why, path_s[0], float(clear_s[0]))
         if motion is None or not motion.count or self.is_safe(clear_s[0]):
             # A static world: the stop was checked at the last decision (commit_time), so it is clear.
             return stop
-        # Something moving makes stopping unsafe too: among the commands clear of every static hit,
-        # the one staying clearest of the moving ones, if clearer than stopping by the margin.
-        seen[chosen] = (clear[0], path[0], self._deciding_clearance(summary, np.array([chosen]), motion, True)[2][0])
-        candidates = [k for k, (_, _, static) in seen.items() if self.is_safe(static)]
+        # Something moving makes stopping unsafe too: among the commands clear of every static hit, the
+        # one meeting a moving hit latest (then the clearest), if that is clearly later than stopping's.
+        _, _, static_c, conflict_c = self._deciding_clearance(summary, np.array([chosen]), motion, split=True)
+        seen[chosen] = (clear[0], path[0], static_c[0], conflict_c[0])
+        # (a car keeps car_margin from every static hit: Drive's rails stand 0.8 m outside the paved edge)
+        keep = max(self.cfg.car_margin, self.cfg.safety_margin) if self.n_commit else self.cfg.safety_margin
+        candidates = [k for k, item in seen.items() if item[2] > keep]
         if not candidates:
             return stop
-        best = max(candidates, key=lambda k: seen[k][0])
-        if seen[best][0] <= clear_s[0] + self.cfg.safety_margin:
+        best = max(candidates, key=lambda k: (seen[k][3], seen[k][0]))
+        if seen[best][3] <= conflict_s[0] + self.cfg.dt:
             return stop
         v, w = self.table[best]
-        why += (f"; {motion.count} moving hits make stopping unsafe ({clear_s[0]:.2f} m): "
-                f"primitive {best} stays clearest ({seen[best][0]:.2f} m)")
+        when = "never" if math.isinf(seen[best][3]) else f"at {seen[best][3]:.1f} s"
+        why += (f"; {motion.count} moving hits reach a stop at {conflict_s[0]:.1f} s: primitive {best} "
+                f"meets them {when}")
         return Verified(best, float(v), float(w), "fallback", why, seen[best][1], float(seen[best][0]))
