@@ -6,7 +6,9 @@
 Per decision: goal reached -> stop; unusable input -> controlled stop saying why; otherwise the
 MiniReasoner runs its first graph (encode + one refinement step) and refines further while it is not
 confident, up to a hard cap and only while the deadline leaves room for another step; the verifier
-sweeps the chosen primitive's footprint against the lidar points (correcting or stopping); a decision
+sweeps the chosen primitive's footprint against the lidar points, moving ones where the planner's
+memory of its recent scans (`MotionTracker`, reset by `reset()`) predicts them (correcting, or stopping
+when nothing is safe; it stops searching near the deadline); a decision
 finished past the deadline is replaced by a safe stop rather than sent late.
 
 Backends: "onnx-int8" (default) and "onnx-fp32" through ONNX Runtime with one thread, sequential;

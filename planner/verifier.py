@@ -1,30 +1,31 @@
-"""The verifier: sweep a motion primitive's footprint against the current lidar points.
+"""The verifier: sweep a motion primitive's footprint against the lidar points, static and moving.
 
-A command is safe when two swept paths clear every lidar hit by `safety_margin`:
+A command is safe when two kinds of swept path clear every lidar hit by `safety_margin`:
 - the look-ahead: holding the command for the horizon, then braking to a stop on the curvature it
   ends with (what lies ahead);
-- the fallback's path: holding it for `commit_time` (the next decision comes before that), then
-  commanding (0, 0) -- exactly what a stop does, from wherever the command got us. Checking this at
-  every decision keeps a clear stop available at the next one; the look-ahead alone did not (a
-  diff-drive robot braking from an arc loses its yaw rate three times faster than its speed, so it
-  runs straighter than the arc that was checked, and a car holds its steering).
-Both are integrated at `sweep_step` (the control period) the way the vehicle moves: speed and yaw
-rate (diff drive) or steering angle (car, rate-limited from the current one) approach their targets
-at the vehicle's limits, end-of-step speed, mid-step heading -- the simulator's integration. The
-footprint is placed at every step: at the old 0.2 s spacing a turning footprint's corners skipped
-over points, and integrating braking at 0.2 s with end-of-step speeds under-counted the stopping
-distance by 0.2 m at 2 m/s.
+- the fallback's stops: holding it for 1, 2, ... control periods up to `commit_time` (the next
+  decision, or the one after a late one), then commanding (0, 0) -- exactly what a stop does, from
+  wherever the command got us. Checking these at every decision keeps a clear stop available at the
+  next one; the look-ahead alone did not (a diff-drive robot braking from an arc loses its yaw rate
+  three times faster than its speed, so it runs straighter than the arc that was checked; a car keeps
+  its steering).
+Kinematics are integrated every `control_period` the way a base holding each command for one period
+moves (speed and yaw rate -- or the car's rate-limited steering angle -- approach their targets at the
+vehicle's limits; end-of-step speed, mid-step heading: the simulator's scheme, so a stop from 2 m/s
+takes its 0.95 m; the old 0.2 s integration said 0.8 m). Footprints are swept every `sweep_step`.
 
 Moving obstacles: `MotionTracker` (kept by the runtime across decisions: the planner's own memory of
-its earlier scans, nothing else) finds lidar hits where an earlier scan saw free space, groups them
-with their neighbours, and estimates each group's velocity by matching it to the earlier scan. The
-sweep then places those points where they will be at each swept pose's time, and shrinks their
-clearance by `motion_uncertainty` x time. When nothing is safe and even stopping is not (something is
-coming), the least-bad command (largest clearance, stop on ties) is sent instead of a stop.
+its earlier scans and odometry, nothing else) finds lidar hits where an earlier scan saw free space,
+groups them into objects, and estimates each object's velocity by matching it to the earlier scan.
+The sweep places those hits where they will be at each swept pose's time (up to `motion_horizon`),
+their clearance shrinking by `motion_uncertainty` x time. When nothing is safe and even stopping is
+not (something is coming), the command meeting the moving hits latest among those clear of every
+static hit is sent instead of a stop, if it is clearly later than stopping's.
 
 `Verifier.verify` checks the network's choice first (the common, cheap case); a colliding choice is
-replaced by the best-scoring safe alternative, and if nothing is safe the decision is a controlled
-stop. The same sweep (`Verifier.sweep`, the look-ahead) serves the DWA baseline.
+replaced by the best-scoring safe alternative (the model's own ranking: progress, not a stop), and
+only if nothing is safe is the decision a controlled stop. `Verifier.sweep` (the look-ahead) serves
+the DWA baseline.
 
 Cars (ackermann) get a second way to pass, as a car really drives: both (a) holding the command's
 steering for `car_commit_time` and then braking to a stop on that curvature, and (b) holding it that
@@ -32,11 +33,11 @@ long, steering back to straight at the same speed to the horizon's end and then 
 lidar hit by `car_margin` (so also the guard rails, 0.8 m outside the paved edge on Drive-v0). Without
 this, a full-lock command held for the 2 s horizon plus braking is a U-turn into the rail: every lane
 change was corrected to straight on and the car queued behind the first parked car until timeout
-(docs/BENCHMARKS.md, "Drive stall"). The fallback's path must still be clear.
+(docs/BENCHMARKS.md, "Drive stall"). The fallback's stops must still be clear.
 
-Limits, by design: it knows only what the scans show. Space outside the lidar's field of view is not
-modelled; an obstacle's velocity is estimated from two scans `motion_window` apart and extrapolated
-in a straight line; a scan with too few usable beams is not trusted at all (stop, with the reason).
+Limits, by design: it knows only what the scans show. Space outside the lidar's field of view (behind
+a 270-degree scanner) is not modelled; an obstacle's velocity comes from scans 0.1-0.4 s apart and is
+extrapolated in a straight line; a scan with too few usable beams is not trusted (stop, with the reason).
 """
 from __future__ import annotations
 
@@ -66,8 +67,10 @@ class VerifierConfig:
     car_commit_time: float = 0.5    # s; ackermann: also safe if held this long then braking is clear; 0 = off
     car_margin: float = 0.85        # m; clearance the commit-then-brake check requires (Drive's guard
                                     # rails stand 0.8 m outside the paved edge; the lidar sees the rails)
-    sweep_step: float = 0.1         # s between swept footprints, at most (a car: up to 0.4 of its length)
+    sweep_step: float = 0.1         # s between swept footprints (>= control_period; a car: up to 0.4 of
+                                    # its length at full speed)
     control_period: float = 0.05    # s a command is held by the base (20 Hz); kinematics integrate at it
+                                    # (or finer: it is shortened to divide dt)
     commit_time: float = 0.1        # s a command is held before a stop can take over (2 control periods
                                     # at 20 Hz: one late decision); 0 = do not check the fallback's path
     track_motion: bool = True       # estimate moving obstacles' velocities from the planner's earlier scans
@@ -85,8 +88,8 @@ class VerifierConfig:
         require(self.batch >= 1, "batch must be >= 1")
         require(0 <= self.car_commit_time <= self.horizon, "car_commit_time must be in [0, horizon]")
         require(0 <= self.car_margin < self.clearance_cap, "car_margin must be in [0, clearance_cap)")
-        require(0 < self.sweep_step <= self.dt, "sweep_step must be in (0, dt]")
-        require(0 < self.control_period <= self.sweep_step, "control_period must be in (0, sweep_step]")
+        require(self.sweep_step > 0, "sweep_step must be positive")
+        require(self.control_period > 0, "control_period must be positive")
         require(0 <= self.commit_time <= self.horizon, "commit_time must be in [0, horizon]")
         require(self.motion_window > 0, "motion_window must be positive")
         require(self.max_obstacle_speed > 0, "max_obstacle_speed must be positive")
