@@ -206,6 +206,7 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
                                "guidance": guidance,
                                "machine": machine_info(), "planners": {}}
     total = len(built) * len(level_list) * episodes
+    examples: dict[str, dict] = {}
     with Progress(total, f"eval {name}") as progress:
         for pname, planner in built:
             per_level: dict[str, Any] = {}
@@ -215,7 +216,10 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
                 eps = []
                 for i in range(episodes):
                     ws = None if world is not None else TEST_SEEDS.start + i
-                    m = run_episode(env, planner, seed=seed + i, world_seed=ws)
+                    m = run_episode(env, planner, seed=seed + i, world_seed=ws, trace=i == 0)
+                    if i == 0:   # the first world of each level: every planner's path on it, for the plot
+                        examples.setdefault(str(level), {"world": env.unwrapped.world, "trails": {}})
+                        examples[str(level)]["trails"][pname] = (np.asarray(m.pop("trail")), m["outcome"])
                     eps.append(m)
                     progress.update(1, planner=pname, level=level, success=float(np.mean([e["success"] for e in eps])))
                 env.close()
@@ -240,8 +244,10 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
         (out / f"{stem}.md").write_text(f"# Evaluation: {name}\n\n{results['table']}\n")
         png = out / f"{stem}_success.png"
         plot_success(results, png)
+        traj = out / f"{stem}_trajectories.png"
+        plot_trajectories(results, examples, traj)
         results["files"] = {"json": str(out / f"{stem}.json"), "markdown": str(out / f"{stem}.md"),
-                            "png": str(png)}
+                            "png": str(png), "trajectories_png": str(traj)}
     return results
 
 
@@ -300,4 +306,48 @@ def plot_success(results: dict, path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_trajectories(results: dict, examples: dict, path: Path) -> None:
+    """One panel per level: its first world (static obstacles grey, movers' lanes dotted black) and
+    the path every planner drove on it, ending in a marker for its outcome."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+    markers = {"success": "o", "collision": "x", "timeout": "s", "out_of_road": "^"}
+    levels = list(examples)
+    cols = min(3, len(levels)) or 1
+    rows = (len(levels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, level in zip(axes.flat, levels):
+        world = examples[level]["world"]
+        for b in world.static_boxes():
+            c, s_ = np.cos(b.yaw), np.sin(b.yaw)
+            corners = [(b.x + c * dx - s_ * dy, b.y + s_ * dx + c * dy)
+                       for dx, dy in ((-b.half_x, -b.half_y), (b.half_x, -b.half_y), (b.half_x, b.half_y),
+                                      (-b.half_x, b.half_y))]
+            ax.add_patch(Polygon(corners, closed=True, color="0.6"))
+        for m in world.movers:
+            ax.plot([m.a[0], m.b[0]], [m.a[1], m.b[1]], ":", color="0.25", lw=2)
+        for i, (pname, (trail, outcome)) in enumerate(examples[level]["trails"].items()):
+            col = colors[i % len(colors)]
+            if len(trail):
+                ax.plot(trail[:, 0], trail[:, 1], "-", color=col, lw=1.3, label=f"{pname}: {outcome}")
+                ax.plot(trail[-1, 0], trail[-1, 1], markers.get(outcome, "o"), color=col, ms=7)
+        ax.plot(world.start.x, world.start.y, "k^", ms=8)
+        ax.plot(world.goal.x, world.goal.y, "g*", ms=14)
+        x0, y0, x1, y1 = world.bounds
+        ax.set_xlim(x0 - 0.5, x1 + 0.5)
+        ax.set_ylim(y0 - 0.5, y1 + 0.5)
+        ax.set_aspect("equal")
+        ax.set_title(f"{results['suite']} " + ("" if results.get("split") == "map" else f"level {level}, ")
+                     + f"world {world.seed}", fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+    for ax in list(axes.flat)[len(levels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -34,6 +34,8 @@ def test_evaluate_writes_json_markdown_and_png(tmp_path):
     assert data["guidance"] == "path"
     assert "| expert" in (tmp_path / "eval_nav.md").read_text()
     assert (tmp_path / "eval_nav_success.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "eval_nav_trajectories.png").read_bytes()[:4] == b"\x89PNG"
+    assert "trail" not in ep     # trails go to the plot, not into the JSON
 
 
 def test_unknown_planner_level_and_missing_model_are_clear_errors(tmp_path):
