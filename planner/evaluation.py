@@ -48,14 +48,15 @@ class ExpertPlanner:
 class RuntimePlanner:
     """MiniReasoner through planner.runtime.Planner: decide(summary) -> Decision -> (v, w)."""
 
-    def __init__(self, name: str, model_path: str, vehicle: str, verify: bool = True):
+    def __init__(self, name: str, model_path: str, vehicle: str, verify: bool = True, backend: str = "onnx-int8"):
         try:
             from planner.runtime import Planner, RuntimeConfig
         except ImportError as exc:
             raise PlannerError(f"planner '{name}' needs planner.runtime, which cannot be imported: {exc}") from None
         self.name = name
         try:
-            self.planner = Planner(RuntimeConfig(model_path=model_path, vehicle=vehicle, verify=verify))
+            self.planner = Planner(RuntimeConfig(model_path=model_path, vehicle=vehicle, verify=verify,
+                                                 backend=backend))
         except (ModelLoadError, ConfigError):
             raise
         except Exception as exc:   # a model that cannot be loaded is a user-facing error, not a crash
@@ -83,9 +84,10 @@ def _dwa(vehicle: str, opts: dict):
     return DWAPlanner()
 
 
-def _mini(name: str, key: str, default: str, verify: bool) -> Callable[[str, dict], RuntimePlanner]:
+def _mini(name: str, key: str, default: str, verify: bool,
+          backend: str = "onnx-int8") -> Callable[[str, dict], RuntimePlanner]:
     def make(vehicle: str, opts: dict) -> RuntimePlanner:
-        return RuntimePlanner(name, opts.get(key) or default, vehicle, verify=verify)
+        return RuntimePlanner(name, opts.get(key) or default, vehicle, verify=verify, backend=backend)
     return make
 
 
@@ -108,6 +110,7 @@ PLANNERS: dict[str, Callable[[str, dict], Any]] = {
     "dwa": _dwa,
     "minireasoner": _mini("minireasoner", "model", DEFAULT_MODEL, verify=True),
     "minireasoner-noverify": _mini("minireasoner-noverify", "model", DEFAULT_MODEL, verify=False),
+    "minireasoner-fp32": _mini("minireasoner-fp32", "model", DEFAULT_MODEL, verify=True, backend="onnx-fp32"),
     "minireasoner-dense": _mini("minireasoner-dense", "dense_model", DEFAULT_DENSE_MODEL, verify=True),
     "sb3-mlp": _sb3,
 }

@@ -39,7 +39,8 @@ def test_evaluate_writes_json_markdown_and_png(tmp_path):
 
 
 def test_unknown_planner_level_and_missing_model_are_clear_errors(tmp_path):
-    assert {"expert", "dwa", "minireasoner", "minireasoner-noverify", "minireasoner-dense", "sb3-mlp"} <= set(PLANNERS)
+    assert {"expert", "dwa", "minireasoner", "minireasoner-noverify", "minireasoner-dense", "minireasoner-fp32",
+            "sb3-mlp"} <= set(PLANNERS)
     with pytest.raises(ConfigError, match="unknown planner"):
         make_planner("nope", "jackal")
     with pytest.raises(ConfigError, match="levels"):
