@@ -1,0 +1,95 @@
+"""Verifier before/after on VALIDATION worlds (docs/BENCHMARKS.md, "Verifier leaks").
+
+Runs the shipped model through planner.runtime.Planner on Nav-v0 / Drive-v0 with split="val" (world seed
+1000000 + i for episode i, env seed i: the same worlds for every variant), one process, and prints one JSON
+document: success / collision / timeout / out_of_road per level, decision latency, and for every collision
+what the robot touched (privileged, for diagnosis only: mover or static body, contact point in the robot
+frame) and the last decisions before it.
+
+    .venv/bin/python docs/bench/verifier_val_ab.py --suite nav --levels 3 4 5 --episodes 24 --deadline 1000
+    .venv/bin/python docs/bench/verifier_val_ab.py ... --old OLD_VERIFIER.py OLD_RUNTIME.py   # e.g. from git show
+
+--deadline 1000 takes the machine's load out of the outcomes (a late decision is otherwise a stop).
+"""
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--suite", choices=["nav", "drive"], default="nav")
+ap.add_argument("--levels", type=int, nargs="+", default=[3, 4, 5])
+ap.add_argument("--episodes", type=int, default=12)
+ap.add_argument("--deadline", type=float, default=10.0, help="RuntimeConfig.deadline_ms")
+ap.add_argument("--old", nargs=2, metavar=("VERIFIER_PY", "RUNTIME_PY"),
+                help="load these files as planner.verifier / planner.runtime (the version before)")
+ap.add_argument("--vcfg", default="", help="VerifierConfig overrides, k=v,k=v (numbers)")
+a = ap.parse_args()
+if a.old:
+    for name, path in zip(("planner.verifier", "planner.runtime"), a.old):
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+import gymnasium as gym  # noqa: E402
+
+import sim  # noqa: E402,F401  (registers the environments)
+from planner.runtime import Planner, RuntimeConfig  # noqa: E402
+from sim.worlds import VAL_SEEDS  # noqa: E402
+
+env_id, vehicle = ("planner/Nav-v0", "jackal") if a.suite == "nav" else ("planner/Drive-v0", "car")
+extra = {}
+if a.vcfg:
+    from planner.verifier import VerifierConfig
+    extra["verifier"] = VerifierConfig(**{k: float(v) for k, v in (kv.split("=") for kv in a.vcfg.split(","))})
+planner = Planner(RuntimeConfig(vehicle=vehicle, deadline_ms=a.deadline, **extra))
+out = {"suite": a.suite, "split": "val", "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
+       "levels": {}, "collisions": []}
+for level in a.levels:
+    env = gym.make(env_id, level=level, split="val")
+    u = env.unwrapped
+    outcomes, latency, statuses = [], [], Counter()
+    for i in range(a.episodes):
+        _, info = env.reset(seed=i, options={"world_seed": VAL_SEEDS.start + i})
+        planner.reset()
+        summary, recent = info["summary"], []
+        while True:
+            t0 = time.perf_counter()
+            d = planner.decide(summary)
+            latency.append((time.perf_counter() - t0) * 1e3)
+            statuses[d.status] += 1
+            recent = (recent + [dict(t=round(u.t, 2), v=round(u.v, 2), status=d.status, primitive=d.primitive,
+                                     moving_hits=planner.last.get("moving_hits"), reason=d.reason[:80])])[-12:]
+            _, _, term, trunc, info = u.step_command(d.v, d.w)
+            summary = info["summary"]
+            if term or trunc:
+                break
+        outcomes.append(info["outcome"])
+        if info["outcome"] == "collision":
+            p, scene = u.scene._p, u.scene
+            p.performCollisionDetection(physicsClientId=scene.cid)
+            contacts = [c for c in p.getContactPoints(bodyA=scene.robot, physicsClientId=scene.cid) if c[8] < 1e-3]
+            cy, sy = math.cos(u.yaw), math.sin(u.yaw)
+            out["collisions"].append(dict(
+                level=level, world_seed=VAL_SEEDS.start + i, t=round(u.t, 2), speed=round(u.v, 2),
+                touched=sorted({"mover" if c[2] in scene.mover_bodies else "static" for c in contacts}),
+                contact_robot_frame=[(round(cy * (c[5][0] - u.x) + sy * (c[5][1] - u.y), 2),
+                                      round(-sy * (c[5][0] - u.x) + cy * (c[5][1] - u.y), 2)) for c in contacts[:1]],
+                last_decisions=recent))
+    env.close()
+    n = len(outcomes)
+    out["levels"][level] = dict({k: outcomes.count(k) / n for k in ("success", "collision", "timeout", "out_of_road")},
+                                episodes=n, decisions=dict(statuses),
+                                decide_ms={k: float(np.percentile(latency, q)) for k, q in (("p50", 50), ("p99", 99))}
+                                | {"max": float(np.max(latency))})
+    print(f"{a.suite} L{level}: {out['levels'][level]}", file=sys.stderr, flush=True)
+eps = sum(v["episodes"] for v in out["levels"].values())
+out["overall"] = {k: sum(v[k] * v["episodes"] for v in out["levels"].values()) / eps
+                  for k in ("success", "collision", "timeout", "out_of_road")}
+out["overall"]["episodes"] = eps
+print(json.dumps(out))
