@@ -2,6 +2,7 @@
 leaks"), each on real geometry: the real PyBullet scene and lidar where the simulator matters, the exact
 segment lidar (tests/scan_geometry.py) elsewhere."""
 import math
+import time
 
 import numpy as np
 import pytest
@@ -171,3 +172,43 @@ def test_static_scene_has_no_moving_hits_while_the_robot_drives():
         summ = type(s0)(**{**summ.__dict__, "pose": Pose2D(x, 0.0, yaw), "stamp": 0.05 * k})
         m = tracker.update(summ)
     assert m.count == 0
+
+
+def run_standing_robot_with_mover_from_the_side(use_verifier: bool, steps: int = 60):
+    """A box comes at the standing robot's left side at 1 m/s (PyBullet). The 'model' asks to creep
+    straight on (0.5 m/s) -- or, without the verifier, the robot just stays stopped."""
+    from sim.worlds import Mover
+    slow_ahead = 4
+    mover = Mover(0.3, 0.2, (0.0, 1.6), (0.0, -3.0), 1.0, phase=0.0)
+    env = nav_env(movers=[mover], goal=(6.0, 0.0))
+    ver, tracker = Verifier(JACKAL), MotionTracker()
+    statuses = set()
+    try:
+        _, info = env.reset(seed=0)
+        for _ in range(steps):
+            if use_verifier:
+                out = ver.verify(info["summary"], one_hot(slow_ahead), slow_ahead, tracker.update(info["summary"]))
+                statuses.add((out.status, "stop" if out.primitive == STOP else "move"))
+                command = (out.v, out.w)
+            else:
+                command = (0.0, 0.0)
+            _, _, term, trunc, info = env.step_command(*command)
+            if term or trunc:
+                break
+    finally:
+        env.close()
+    return info.get("outcome"), statuses
+
+
+def test_when_something_comes_at_a_standing_robot_it_gets_out_of_the_way():
+    # Root cause: the only fallback was to stop, also when a moving obstacle was heading at the robot.
+    assert run_standing_robot_with_mover_from_the_side(use_verifier=False)[0] == "collision"
+    outcome, statuses = run_standing_robot_with_mover_from_the_side(use_verifier=True)
+    assert outcome != "collision"
+    assert ("fallback", "move") in statuses        # nothing was safe, stopping was not either: it moved
+
+
+def test_past_the_deadline_the_search_stops_with_a_stop():
+    s = summary_for([(1.5, -0.6, 1.5, 0.6)])
+    out = Verifier(JACKAL).verify(s, one_hot(FULL_AHEAD), FULL_AHEAD, deadline=time.perf_counter() - 1.0)
+    assert out.status == "fallback" and out.primitive == STOP and "no time left" in out.reason
