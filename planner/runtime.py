@@ -270,6 +270,7 @@ class Planner:
             status, reason, path_robot = verified.status, verified.reason, verified.path_robot
             self.last["clearance"] = verified.clearance
             self.last["moving_hits"] = motion.count if motion is not None else 0
+            self.last["motion"] = motion          # per-hit velocities (diagnostics, markers)
         else:
             primitive = chosen
             v, w = (float(c) for c in self.table[chosen])
