@@ -595,9 +595,25 @@ class Verifier:
         pts = self._points(summary, motion)
         if self.cfg.commit_time > 0:       # one sweep over the look-ahead and the fallback stop's path
             swept, times, path, stop_poses, stop_times = self._ahead_and_stop(v0, w0, cmds)
-            (ahead_s, ahead_m, ahead_c), (stop_s, stop_m, stop_c) = self._sweep(
-                np.concatenate([swept, stop_poses], axis=1), np.concatenate([times, stop_times], axis=1),
-                pts, cuts=(swept.shape[1],))
+            rows = np.arange(cmds.shape[0])
+            k = rows.size
+            cap = self.cfg.clearance_cap
+            ahead_s, stop_s = np.full(k, cap), np.full(k, np.inf)
+            ahead_m, stop_m = np.full(k, cap), np.full(k, cap)
+            ahead_c, stop_c = np.full(k, np.inf), np.full(k, np.inf)
+            if k > 1 and not self.n_commit:
+                # Screen (diff drive): a command whose look-ahead hits a static point is out whatever
+                # else holds (most alternatives, in clutter); only the others pay for the stops and the
+                # moving hits. Its reported clearance is that of the look-ahead (<= safety_margin).
+                none = np.zeros((0, 2))
+                ahead_s = self._sweep(swept, times, (pts[0], none, none))[0][0]
+                rows = np.flatnonzero(self.is_safe(ahead_s))
+            if rows.size:
+                (a_s, a_m, a_c), (s_s, s_m, s_c) = self._sweep(
+                    np.concatenate([swept[rows], stop_poses[rows]], axis=1),
+                    np.concatenate([times[rows], stop_times[rows]], axis=1), pts, cuts=(swept.shape[1],))
+                ahead_s[rows], ahead_m[rows], ahead_c[rows] = a_s, a_m, a_c
+                stop_s[rows], stop_m[rows], stop_c[rows] = s_s, s_m, s_c
         else:
             swept, times, full = self._look_ahead(v0, w0, cmds)
             path = self._path(full)
@@ -658,17 +674,18 @@ class Verifier:
         if reason:
             return self.stop(summary, reason)
         chosen = int(chosen)
-        clear, path = self._deciding_clearance(summary, np.array([chosen]), motion)
+        clear, path, static, conflict = self._deciding_clearance(summary, np.array([chosen]), motion, split=True)
         if self.is_safe(clear[0]):
             v, w = self.table[chosen]
             return Verified(chosen, float(v), float(w), "verified", "", path[0], float(clear[0]))
         # Alternatives in score order (NaN scores last): the best `batch` first (it usually holds a safe
         # one), then all the others in one sweep (one call costs less than several small ones).
-        # STOP is not an alternative: stopping is what the fallback does, and says why.
+        # STOP is not an alternative: stopping is what the fallback does, and says why (it is swept with
+        # the others, for the fallback to know whether stopping is clear).
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
         order = order[(order != chosen) & (order != STOP)]
-        seen: dict[int, tuple] = {}         # primitive -> (clearance, path, static clearance, conflict time)
-        for batch in (order[:self.cfg.batch], order[self.cfg.batch:]):
+        seen = {chosen: (clear[0], path[0], static[0], conflict[0])}   # primitive -> (clearance, path,
+        for batch in (order[:self.cfg.batch], np.append(order[self.cfg.batch:], STOP)):  # static, conflict)
             if not batch.size:
                 continue
             if deadline is not None and time.perf_counter() > deadline:
@@ -676,7 +693,7 @@ class Verifier:
                                           "to search alternatives")
             clear_b, path_b, static_b, conflict_b = self._deciding_clearance(summary, batch, motion, split=True)
             seen.update({int(k): (clear_b[j], path_b[j], static_b[j], conflict_b[j]) for j, k in enumerate(batch)})
-            safe = np.flatnonzero(self.is_safe(clear_b))
+            safe = np.flatnonzero(self.is_safe(clear_b) & (batch != STOP))
             if safe.size:
                 j = safe[0]
                 alt = int(batch[j])
@@ -687,25 +704,23 @@ class Verifier:
                 return Verified(alt, float(v), float(w), "corrected", why, path_b[j], float(clear_b[j]))
         why = (f"no safe primitive (chosen {chosen} clearance {clear[0]:.2f} m; "
                f"all {NUM_PRIMITIVES} collide within {self.cfg.horizon} s + braking)")
-        clear_s, path_s, _, conflict_s = self._deciding_clearance(summary, np.array([STOP]), motion, split=True)
-        stop = Verified(STOP, 0.0, 0.0, "fallback", why, path_s[0], float(clear_s[0]))
-        if motion is None or not motion.count or self.is_safe(clear_s[0]):
+        clear_s, path_s, _, conflict_s = seen.pop(STOP)
+        stop = Verified(STOP, 0.0, 0.0, "fallback", why, path_s, float(clear_s))
+        if motion is None or not motion.count or self.is_safe(clear_s):
             # A static world: the stop was checked at the last decision (commit_time), so it is clear.
             return stop
         # Something moving makes stopping unsafe too: among the commands clear of every static hit, the
         # one meeting a moving hit latest (then the clearest), if that is clearly later than stopping's.
-        _, _, static_c, conflict_c = self._deciding_clearance(summary, np.array([chosen]), motion, split=True)
-        seen[chosen] = (clear[0], path[0], static_c[0], conflict_c[0])
         # (a car keeps car_margin from every static hit: Drive's rails stand 0.8 m outside the paved edge)
         keep = max(self.cfg.car_margin, self.cfg.safety_margin) if self.n_commit else self.cfg.safety_margin
         candidates = [k for k, item in seen.items() if item[2] > keep]
         if not candidates:
             return stop
         best = max(candidates, key=lambda k: (seen[k][3], seen[k][0]))
-        if seen[best][3] <= conflict_s[0] + self.cfg.dt:
+        if seen[best][3] <= conflict_s + self.cfg.dt:
             return stop
         v, w = self.table[best]
         when = "never" if math.isinf(seen[best][3]) else f"at {seen[best][3]:.1f} s"
-        why += (f"; {motion.count} moving hits reach a stop at {conflict_s[0]:.1f} s: primitive {best} "
+        why += (f"; {motion.count} moving hits reach a stop at {conflict_s:.1f} s: primitive {best} "
                 f"meets them {when}")
         return Verified(best, float(v), float(w), "fallback", why, seen[best][1], float(seen[best][0]))
