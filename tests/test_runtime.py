@@ -170,3 +170,27 @@ def test_decide_tracks_moving_obstacles_and_reset_forgets_them(planner):
     assert planner.last["moving_hits"] > 0 and len(planner.tracker.history) > 0
     planner.reset()
     assert len(planner.tracker.history) == 0 and not planner.tracker.tracks
+
+
+def test_nearest_per_bin_keeps_the_nearest_hit_per_bearing_bin_in_bearing_order():
+    import math as _m
+    from planner.runtime import nearest_per_bin
+    pts = np.array([[2.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 3.0], [1.0, -1.0], [1.0, 0.005]])
+    keep = nearest_per_bin(pts, _m.radians(1.0))
+    kept = pts[keep]
+    # (1, 0) beats (2, 0) and (1, 0.005) in the same 1-degree bin; (0, 1) beats (0, 3).
+    assert kept.tolist() == [[1.0, -1.0], [1.0, 0.0], [0.0, 1.0]]
+    assert nearest_per_bin(pts, 0.0).tolist() == list(range(len(pts)))
+
+
+def test_a_dense_scan_is_swept_at_one_degree_and_decides_like_the_full_scan(card):
+    # 1081 beams over 270 degrees (0.25 deg): the sweep sees <= 271 points, the tracker every hit.
+    ranges = np.full(1081, 3.0)
+    scan = Scan(ranges, -0.75 * np.pi, 1.5 * np.pi / 1080, 0.05, 8.0, stamp=1.0)
+    summary = summarize(scan, Pose2D(), Twist2D(0.5, 0.0), Pose2D(5.0, 0.0))
+    binned = Planner(RuntimeConfig(model_path=card, deadline_ms=1000))
+    full = Planner(RuntimeConfig(model_path=card, deadline_ms=1000, verify_point_bin_deg=0.0))
+    a, b = binned.decide(summary), full.decide(summary)
+    assert len(binned.last["swept_points"]) <= 272 < len(summary.points)
+    assert len(full.last["swept_points"]) == len(summary.points)
+    assert (a.status, a.primitive) == (b.status, b.primitive)

@@ -26,7 +26,7 @@ for level in levels:
                 continue
             # ground truth: which points belong to which mover (within 0.1 m of its box)
             c, sn = math.cos(u.yaw), math.sin(u.yaw)
-            P = s.points
+            P = pl.last.get('swept_points', s.points)
             W = np.stack([u.x + c * P[:, 0] - sn * P[:, 1], u.y + sn * P[:, 0] + c * P[:, 1]], 1)
             owner = np.full(len(P), -1)
             for k, mv in enumerate(u.world.movers):
