@@ -674,7 +674,9 @@ class Verifier:
         if reason:
             return self.stop(summary, reason)
         chosen = int(chosen)
+        t_sweep = time.perf_counter()
         clear, path, static, conflict = self._deciding_clearance(summary, np.array([chosen]), motion, split=True)
+        sweep_s = time.perf_counter() - t_sweep      # the last sweep's cost: predicts the next one's
         if self.is_safe(clear[0]):
             v, w = self.table[chosen]
             return Verified(chosen, float(v), float(w), "verified", "", path[0], float(clear[0]))
@@ -684,14 +686,19 @@ class Verifier:
         # the others, for the fallback to know whether stopping is clear).
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
         order = order[(order != chosen) & (order != STOP)]
+        last_size = 1
         seen = {chosen: (clear[0], path[0], static[0], conflict[0])}   # primitive -> (clearance, path,
         for batch in (order[:self.cfg.batch], np.append(order[self.cfg.batch:], STOP)):  # static, conflict)
             if not batch.size:
                 continue
-            if deadline is not None and time.perf_counter() > deadline:
+            # Do not start a sweep that cannot finish by the deadline (the sweeps are vectorised: the last
+            # one's cost scaled by its share of primitives overestimates, which is the safe side).
+            if deadline is not None and time.perf_counter() + sweep_s * max(1.0, batch.size / last_size) > deadline:
                 return self.stop(summary, f"primitive {chosen} clearance {clear[0]:.2f} m; no time left "
                                           "to search alternatives")
+            t_sweep = time.perf_counter()
             clear_b, path_b, static_b, conflict_b = self._deciding_clearance(summary, batch, motion, split=True)
+            sweep_s, last_size = time.perf_counter() - t_sweep, batch.size
             seen.update({int(k): (clear_b[j], path_b[j], static_b[j], conflict_b[j]) for j, k in enumerate(batch)})
             safe = np.flatnonzero(self.is_safe(clear_b) & (batch != STOP))
             if safe.size:
