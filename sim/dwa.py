@@ -6,8 +6,8 @@ Like DWB's StandardTrajectoryGenerator + critics, every control cycle it
 2. rolls each out over `sim_time` and sweeps the footprint against the current lidar points (the
    verifier's sweep, braking distance included): colliding samples are rejected (BaseObstacle);
 3. scores the rest with weighted critics, lower is better:
-   obstacle (exp(-clearance / scale), like an inflation layer), goal_dist (distance from the
-   trajectory's end to the goal), goal_align (heading error towards the goal at the end), speed
+   obstacle (exp(-clearance / scale), like an inflation layer), goal_dist (closest approach of the
+   trajectory to the goal), goal_align (end heading against the goal's bearing), speed
    (prefer fast: DWB's forward preference) and oscillation (turning direction flips);
 4. sends the best; when nothing is admissible it stops (DWB reports "no valid trajectories").
 
@@ -97,8 +97,12 @@ class DWAPlanner:
         clearance, path = self.verifier.sweep(summary, cmds)
         end = path[:, -1, :]
         gx, gy = summary.goal_robot
-        goal_dist = np.hypot(gx - end[:, 0], gy - end[:, 1])
-        bearing = np.arctan2(gy - end[:, 1], gx - end[:, 0]) - end[:, 2]
+        # Closest approach, not end point: with a global path the goal is a lookahead point, and a fast
+        # trajectory running through it must not lose to a slow one ending on it (DWB scores the path).
+        goal_dist = np.hypot(gx - path[:, :, 0], gy - path[:, :, 1]).min(axis=1)
+        # End heading against the goal's bearing from where the robot is now (from the end point, a fast
+        # trajectory past a lookahead point would be told to turn back).
+        bearing = math.atan2(gy, gx) - end[:, 2]
         align = np.abs((bearing + np.pi) % (2 * np.pi) - np.pi) / np.pi
         # Near the goal the end heading matters less than getting there.
         align *= min(1.0, math.hypot(gx, gy) / 1.0)
