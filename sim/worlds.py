@@ -143,15 +143,8 @@ class Planning:
             node = _nearest_passable(np.isfinite(self.cost_to_go), r, c, radius=5)
             if node is None:
                 return None
-        res, ox, oy = self.grid.resolution, self.grid.origin[0], self.grid.origin[1]
-        pts = [(x, y)]
-        travelled = 0.0
-        while node >= 0 and travelled < length:
-            rr, cc = divmod(int(node), w)
-            px, py = ox + (cc + 0.5) * res, oy + (rr + 0.5) * res
-            travelled += math.hypot(px - pts[-1][0], py - pts[-1][1])
-            pts.append((px, py))
-            node = int(self.next_cell[node])
+        cells, node = _follow_next_cells(self.next_cell, node, self.grid, w, (x, y), length)
+        pts = [(x, y)] + cells
         if node < 0 and len(self.reference_path):
             pts.append(tuple(self.reference_path[-1]))     # the goal itself ends the path
         return np.asarray(pts)
@@ -359,16 +352,30 @@ def compute_planning(world: World, resolution: float = GRID_RESOLUTION) -> Plann
     length = math.inf
     start_idx = _nearest_passable(passable, sr, sc)
     if pred is not None and start_idx is not None and math.isfinite(cost.flat[start_idx]):
-        node_i = start_idx
-        while node_i >= 0:
-            r, c = divmod(int(node_i), w)
-            path.append((grid.origin[0] + (c + 0.5) * res, grid.origin[1] + (r + 0.5) * res))
-            node_i = pred[node_i]
+        path += _follow_next_cells(pred, start_idx, grid, w, path[0], math.inf)[0]
         path.append((world.goal.x, world.goal.y))
         pts = np.asarray(path)
         length = float(np.sum(np.hypot(*np.diff(pts, axis=0).T)))
     return Planning(grid=grid, clearance=clearance, cost_to_go=cost, reference_path=np.asarray(path),
                     reference_length=length, next_cell=pred)
+
+
+def _follow_next_cells(next_cell: np.ndarray, node: int, grid: "OccupancyGrid", width: int,
+                       start: tuple[float, float], length: float) -> tuple[list[tuple[float, float]], int]:
+    """Cell centres from flat cell `node` along `next_cell` towards the goal, until the goal cell has been
+    added or `length` m (from `start`) are covered. Returns (centres, the node where the walk stopped:
+    < 0 when it reached the goal)."""
+    res, ox, oy = grid.resolution, grid.origin[0], grid.origin[1]
+    pts: list[tuple[float, float]] = []
+    last, travelled = start, 0.0
+    while node >= 0 and travelled < length:
+        r, c = divmod(int(node), width)
+        p = (ox + (c + 0.5) * res, oy + (r + 0.5) * res)
+        travelled += math.hypot(p[0] - last[0], p[1] - last[1])
+        pts.append(p)
+        last = p
+        node = int(next_cell[node])
+    return pts, node
 
 
 def _nearest_passable(passable: np.ndarray, r: int, c: int, radius: int = 3) -> int | None:
