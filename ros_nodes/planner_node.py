@@ -376,34 +376,35 @@ class PlannerNode(LifecycleNode):
         """A new goal replaces the old one (and any global plan). A goal we cannot use clears the old one
         too (stop, say why)."""
         try:
-            goal = convert.goal_from_msg(msg)
-            points = np.array([[goal.x, goal.y]])
+            goal, error = convert.goal_from_msg(msg), ""
         except Exception as exc:
-            goal, points = None, exc
-        self._set_goal(msg.header.frame_id, "goal", goal, points, path=None)
+            goal, error = None, f"({type(exc).__name__}): {exc}"
+        self._set_goal(msg.header.frame_id, "goal", goal, None, error)
 
     def on_global_plan(self, msg: Path) -> None:
         """A global plan replaces the goal: its last pose is the goal, its lookahead point the model's."""
         try:
-            points = convert.path_xy_from_msg(msg)
-            goal = Pose2D(float(points[-1, 0]), float(points[-1, 1])) if len(points) else None
-            if goal is None:
-                points = ValueError("the plan has no poses")
+            path = convert.path_xy_from_msg(msg)
+            goal, error = (Pose2D(float(path[-1, 0]), float(path[-1, 1])), "") if len(path) else \
+                (None, "(empty): the plan has no poses")
         except Exception as exc:
-            goal, points = None, exc
-        self._set_goal(msg.header.frame_id, "global plan", goal, points, path=points)
+            path, goal, error = None, None, f"({type(exc).__name__}): {exc}"
+        self._set_goal(msg.header.frame_id, "global plan", goal, path, error)
 
-    def _set_goal(self, frame_id: str, what: str, goal: Pose2D | None, points, path) -> None:
+    def _set_goal(self, frame_id: str, what: str, goal: Pose2D | None, path: np.ndarray | None,
+                  error: str) -> None:
+        """Take a goal (path None) or a global plan ending at `goal`, or reject it (`error`: why it could
+        not be read, "(Type): message"), stop and say why."""
         if not self.active:
             self.get_logger().warning(f"{what} ignored: the node is not active", throttle_duration_sec=2.0)
             return
         frame = frame_id.lstrip("/")
-        if isinstance(points, Exception):
-            reason = f"{what} unusable ({type(points).__name__}): {points}"
+        if error:
+            reason = f"{what} unusable {error}"
         elif frame not in self.cfg.goal_frames:
             reason = (f"{what} in frame '{frame}' rejected: accepted frames {list(self.cfg.goal_frames)} "
                       f"(send it in the odom frame, or add a frame that coincides with it to goal_frames)")
-        elif not np.all(np.isfinite(points)):
+        elif not np.isfinite([goal.x, goal.y]).all() or (path is not None and not np.isfinite(path).all()):
             reason = f"{what} position not finite rejected"
         else:
             reason = ""
@@ -412,11 +413,12 @@ class PlannerNode(LifecycleNode):
             self._goal, self._path, self._goal_reached = None, None, False
             self._publish_goal_status("rejected", reason)
             return
-        new_goal = self._goal is None or self._path is None or path is None or \
-            math.hypot(goal.x - self._goal.x, goal.y - self._goal.y) > 1e-3
+        # A replanned path to the same goal keeps the episode going; anything else starts a new one.
+        replanned = path is not None and self._path is not None and \
+            math.hypot(goal.x - self._goal.x, goal.y - self._goal.y) <= 1e-3
         self._goal = Pose2D(goal.x, goal.y, goal.yaw if math.isfinite(goal.yaw) else 0.0)
         self._path = path
-        if new_goal:     # a replanned path to the same goal keeps the episode going
+        if not replanned:
             self._goal_reached = False
             self.planner.reset()
             self.get_logger().info(f"new {what}: goal ({goal.x:.2f}, {goal.y:.2f}) in '{frame}'")
