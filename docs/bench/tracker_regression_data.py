@@ -1,0 +1,159 @@
+"""Record real simulator sequences and the sensing + motion-tracker outputs of the code at hand, for
+tests/test_tracker_regression.py (the optimised `summarize` / `MotionTracker` must reproduce them).
+
+The expected outputs in tests/data/tracker_regression.npz were produced by the code of commit a5b79c0
+(before the issue-7 session-3 optimisations):
+
+    git worktree add /tmp/pre a5b79c0 && cd /tmp/pre && PYTHONPATH=/tmp/pre \
+        /work/main/.venv/bin/python /work/main/docs/bench/tracker_regression_data.py \
+        /work/main/tests/data/tracker_regression.npz
+
+(PYTHONPATH: the venv's editable install would otherwise import the work tree's `planner`; the script
+prints which one it used.) The test replays the recorded inputs only, so the simulator may change
+without touching it.
+
+Each sequence: planner/Nav-v0 (split "test", movers on levels 4-5) driven by the privileged expert; the
+raw LaserScans the environment produced (float32 ranges, as a LaserScan carries them) are recorded with
+the odometry, the model's goal and the previous command. Then, with the code at hand, every scan is
+summarised (`planner.sensing.summarize`) and fed in order to one `MotionTracker` (reset at each episode
+start). Saved per step: the sectors, state, valid fraction, a digest of the hit points, the tracker's
+velocity / moving per hit, and the tracks it keeps (stamp, centroid, velocity).
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+
+import numpy as np
+
+import planner
+from planner.sensing import Pose2D, Scan, SensingConfig, Twist2D, summarize
+from planner.vehicles import JACKAL
+from planner.verifier import MotionTracker
+
+# (name, level, beams, control_hz, steps, first episode seed)
+SEQUENCES = (
+    ("L4_720b_50hz", 4, 720, 50.0, 150, 5),
+    ("L5_720b_20hz", 5, 720, 20.0, 120, 1),
+    ("L5_64b_20hz", 5, 64, 20.0, 200, 2),
+    ("L4_64b_10hz", 4, 64, 10.0, 150, 5),
+)
+
+
+def record(level: int, beams: int, control_hz: float, steps: int, seed: int) -> dict[str, np.ndarray]:
+    """Raw scans + odometry + goal + previous command of `steps` expert-driven steps (new episodes as needed)."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401  (registers the environments)
+    import sim.nav_env as nav_env
+    env = gym.make("planner/Nav-v0", level=level, split="test", lidar={"beams": beams}, control_hz=control_hz)
+    u = env.unwrapped
+    assert u.sensing == SensingConfig(lookahead=u.sensing.lookahead), "non-default sensing config"
+    scans: list = []
+    real_make_scan = nav_env.make_scan
+
+    def spy(*args, **kwargs):
+        scan = real_make_scan(*args, **kwargs)
+        scans.append(scan)
+        return scan
+    nav_env.make_scan = spy
+    rec = {k: [] for k in ("ranges", "stamp", "pose", "twist", "goal", "prev_cmd", "episode_start", "env_state")}
+    try:
+        episode = 0
+        while len(rec["stamp"]) < steps:
+            _, info = env.reset(seed=seed + episode)
+            episode += 1
+            start = True
+            while len(rec["stamp"]) < steps:
+                s, scan = info["summary"], scans[-1]
+                assert scan.stamp == s.stamp
+                rec["ranges"].append(np.asarray(scan.ranges, np.float32))
+                rec["stamp"].append(scan.stamp)
+                rec["pose"].append((s.pose.x, s.pose.y, s.pose.yaw))
+                rec["twist"].append((s.twist.v, s.twist.w))
+                rec["goal"].append((s.goal.x, s.goal.y, s.goal.yaw))
+                rec["prev_cmd"].append(tuple(u.cmd))       # what the env summarised with
+                rec["episode_start"].append(start)
+                rec["env_state"].append(s.state)
+                start = False
+                _, _, term, trunc, info = env.step(u.expert_action())
+                if term or trunc:
+                    break
+        scan0 = scans[0]
+        geometry = np.array([scan0.angle_min, scan0.angle_increment, scan0.range_min, scan0.range_max])
+    finally:
+        nav_env.make_scan = real_make_scan
+        env.close()
+    out = {k: np.asarray(v) for k, v in rec.items()}
+    out["ranges"] = out["ranges"].astype(np.float32)
+    out["geometry"] = geometry
+    return out
+
+
+def scan_of(rec: dict[str, np.ndarray], i: int) -> Scan:
+    a_min, inc, r_min, r_max = (float(x) for x in rec["geometry"])
+    return Scan(ranges=rec["ranges"][i], angle_min=a_min, angle_increment=inc, range_min=r_min,
+                range_max=r_max, stamp=float(rec["stamp"][i]))
+
+
+def summary_of(rec: dict[str, np.ndarray], i: int):
+    p, t, g, c = rec["pose"][i], rec["twist"][i], rec["goal"][i], rec["prev_cmd"][i]
+    return summarize(scan_of(rec, i), Pose2D(*map(float, p)), Twist2D(*map(float, t)), Pose2D(*map(float, g)),
+                     prev_cmd=Twist2D(*map(float, c)), vehicle=JACKAL, cfg=SensingConfig())
+
+
+def digest(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a)
+    return hashlib.sha256(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+def replay(rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The sensing and tracker outputs of the code at hand on a recorded sequence."""
+    tracker = MotionTracker()
+    out = {k: [] for k in ("sectors", "state", "valid_fraction", "points_digest", "n_points", "velocity",
+                           "moving", "track_step", "track_stamp", "track_centroid", "track_velocity")}
+    for i in range(len(rec["stamp"])):
+        if rec["episode_start"][i]:
+            tracker.reset()
+        s = summary_of(rec, i)
+        motion = tracker.update(s)
+        out["sectors"].append(s.lidar)
+        out["state"].append(s.state)
+        out["valid_fraction"].append(s.valid_fraction)
+        out["points_digest"].append(digest(np.asarray(s.points)))
+        out["n_points"].append(len(s.points))
+        out["velocity"].append(motion.velocity)
+        out["moving"].append(motion.moving)
+        for stamp, centroid, velocity in tracker.tracks:
+            out["track_step"].append(i)
+            out["track_stamp"].append(stamp)
+            out["track_centroid"].append(centroid)
+            out["track_velocity"].append(velocity)
+    res = {k: np.asarray(out[k]) for k in ("sectors", "state", "valid_fraction", "points_digest", "n_points",
+                                           "track_step", "track_stamp")}
+    res["track_centroid"] = np.asarray(out["track_centroid"], np.float64).reshape(-1, 2)
+    res["track_velocity"] = np.asarray(out["track_velocity"], np.float64).reshape(-1, 2)
+    # Per-hit arrays of varying length: concatenated (n_points gives the split).
+    res["velocity"] = np.concatenate(out["velocity"]).reshape(-1, 2)
+    res["moving"] = np.concatenate(out["moving"]).astype(bool)
+    return res
+
+
+def main(path: str) -> None:
+    print(f"planner package: {planner.__file__}")
+    data = {}
+    for name, level, beams, hz, steps, seed in SEQUENCES:
+        rec = record(level, beams, hz, steps, seed)
+        exp = replay(rec)
+        # The reconstruction is what the environment itself summarised (checked on the state and sectors).
+        assert all(np.array_equal(summary_of(rec, i).state, s) for i, s in enumerate(rec.pop("env_state")))
+        print(f"{name}: {len(rec['stamp'])} steps, {int(rec['episode_start'].sum())} episodes, "
+              f"{int(exp['moving'].sum())} moving hits on {int(sum(m.any() for m in np.split(exp['moving'], np.cumsum(exp['n_points'])[:-1])))} steps, "
+              f"{len(exp['track_step'])} track rows")
+        data.update({f"{name}/in/{k}": v for k, v in rec.items()})
+        data.update({f"{name}/out/{k}": v for k, v in exp.items()})
+    np.savez_compressed(path, **data)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "tests/data/tracker_regression.npz")
