@@ -290,7 +290,8 @@ def card_config(card: dict):
     from models.minireasoner import MiniReasonerConfig
     try:
         cfg = from_dict(MiniReasonerConfig, card["config"])
-        sensing = from_dict(SensingConfig, card["sensing"])
+        # Cards written before the model saw predicted motion say nothing about it: current scan only.
+        sensing = from_dict(SensingConfig, {"motion_lookahead": 0.0, **card["sensing"]})
     except ConfigError as exc:
         raise ModelLoadError(f"model card config invalid: {exc}") from None
     if cfg.num_sectors != sensing.num_sectors:

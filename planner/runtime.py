@@ -29,9 +29,9 @@ from planner.config import require
 from planner.decision import Decision
 from planner.errors import ModelLoadError
 from planner.export import card_config, checked_file, load_card
-from planner.sensing import SensorSummary
+from planner.sensing import ModelInput, SensorSummary
 from planner.vehicles import STOP, VEHICLES, VehicleSpec, primitive_table, rollout, to_odom
-from planner.verifier import Motion, MotionTracker, Verifier, VerifierConfig
+from planner.verifier import Motion, Verifier, VerifierConfig
 
 log = logging.getLogger("planner.runtime")
 
@@ -151,8 +151,10 @@ class Planner:
         self.exit_confidence = cfg.exit_confidence or self.model_config.exit_confidence
         self.backend_name, self.backend = self._load_backend(cfg.backend, directory)
         self.verifier = Verifier(self.vehicle, cfg.verifier)
-        # The planner's memory of its own recent scans: obstacle velocities for the verifier.
-        self.tracker = MotionTracker(cfg.verifier)
+        # The planner's memory of its own recent scans: obstacle velocities for the verifier, and moving
+        # obstacles drawn ahead in the model's input (as the simulator drew them in training).
+        self.model_input = ModelInput(self.sensing_config.motion_lookahead > 0, cfg.verifier)
+        self.tracker = self.model_input.tracker
         self.table = primitive_table(self.vehicle)
         self.last: dict[str, Any] = {}
         self._warm_up()
@@ -196,7 +198,7 @@ class Planner:
         """Forget the previous decision and the remembered scans (new goal / episode, robot moved).
         The model keeps no state between calls."""
         self.last = {}
-        self.tracker.reset()
+        self.model_input.reset()
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -245,9 +247,9 @@ class Planner:
         problem = self.input_problem(summary)
         if problem:
             return self._stop(summary, "fallback", problem, t0)
-        motion = self.tracker.update(summary) if cfg.verify else None
+        model_lidar, motion = self.model_input(summary, track=cfg.verify)
         swept = summary       # what the verifier sweeps: the tracker needs every hit, the sweep does not
-        if motion is not None and cfg.verify_point_bin_deg > 0:
+        if cfg.verify and motion is not None and cfg.verify_point_bin_deg > 0:
             keep = nearest_per_bin(summary.points, math.radians(cfg.verify_point_bin_deg))
             if len(keep) < len(summary.points):
                 swept = replace(summary, points=np.asarray(summary.points)[keep])
@@ -260,7 +262,7 @@ class Planner:
             return self._stop(summary, "fallback", f"deadline missed: {late:.1f} ms gone before the "
                               f"network could run (deadline {cfg.deadline_ms:g} ms)", t0)
         # The network: first graph, then refinement steps while unsure and while time allows.
-        lidar = np.asarray(summary.lidar, np.float32).reshape(1, -1)
+        lidar = model_lidar.reshape(1, -1)
         state = np.asarray(summary.state, np.float32).reshape(1, -1)
         out = self.backend.first(lidar, state)
         steps, step_ms = 1, self._elapsed_ms(t0)

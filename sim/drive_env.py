@@ -32,7 +32,8 @@ from sim.roads import (RoadWorld, check_road_level, generate_road, off_road,
                        road_time_limit)
 
 DRIVE_LIDAR = LidarConfig(beams=256, fov=1.5 * math.pi, range_min=0.1, range_max=30.0, noise_std=0.02)
-DRIVE_SENSING = SensingConfig(num_sectors=64, fov=1.5 * math.pi, range_max=30.0, lookahead=8.0)
+DRIVE_SENSING = SensingConfig(num_sectors=64, fov=1.5 * math.pi, range_max=30.0, lookahead=8.0,
+                              motion_max_range=15.0)
 
 
 class DriveEnv(NavEnv):

@@ -4,7 +4,9 @@ driving to a goal, in PyBullet (DIRECT).
 Observation: Dict(lidar = Box(0, 1, (S,)), state = Box(-1, 1, (STATE_DIM,))), built ONLY by
 `planner.sensing.summarize` on a simulated LaserScan-like `Scan` (angle_min / angle_increment /
 range_min / range_max; beams, field of view, range and noise set by `LidarConfig`), odometry pose and
-twist, the goal and the previous command. Every `SensorSummary.state` field is bounded in [-1, 1].
+twist, the goal and the previous command, then `planner.sensing.ModelInput` (moving obstacles drawn
+ahead from the robot's own recent scans), exactly as `planner.runtime` feeds the model on a robot.
+Every `SensorSummary.state` field is bounded in [-1, 1].
 
 Action: Discrete(NUM_PRIMITIVES), an index into `planner.vehicles.primitive_table(vehicle)`; the
 command is held for one control period (default 20 Hz) and the robot's twist follows it under the
@@ -12,7 +14,7 @@ vehicle's acceleration limits (kinematic integration, body moved in PyBullet).
 `env.unwrapped.step_command(v, w)` does the same step for an arbitrary (v, w) command (clipped to the
 vehicle's limits) and returns the same 5-tuple.
 
-info always holds "summary" (the SensorSummary behind the observation), "level" and "world_seed";
+info always holds "summary" (the SensorSummary behind the observation, before ModelInput), "level" and "world_seed";
 at episode end also "outcome" in {"success", "collision", "timeout", "out_of_road"} and "metrics"
 (see sim/metrics.py). Success and collision terminate; the time limit truncates (outcome "timeout").
 
@@ -35,7 +37,7 @@ import numpy as np
 
 from planner.config import from_dict, read_yaml, require
 from planner.errors import ConfigError, SensorError
-from planner.sensing import STATE_DIM, Pose2D, SensingConfig, SensorSummary, Twist2D, carrot_on_path, summarize
+from planner.sensing import STATE_DIM, Pose2D, SensingConfig, SensorSummary, Twist2D, carrot_on_path, ModelInput, summarize
 from planner.vehicles import NUM_PRIMITIVES, VEHICLES, VehicleSpec, primitive_table
 from sim.core import LidarConfig, Scene, footprint_extent, make_scan, render_topdown
 from sim.metrics import EpisodeRecorder
@@ -120,6 +122,7 @@ class NavEnv(gym.Env):
         self.scene = Scene(self.vehicle, self.lidar_cfg)
         self._extent = footprint_extent(self.vehicle, self.lidar_cfg.angles)
         self._check_lidar_fits_sensing()
+        self.model_input = ModelInput(draw_motion=self.sensing.motion_lookahead > 0)
         self.world: World | None = None
         self._expert = None
         self.summary: SensorSummary | None = None
@@ -182,6 +185,7 @@ class NavEnv(gym.Env):
         self._potential = self._cost_to_go(self.x, self.y, None)
         self.recorder = EpisodeRecorder(self.dt, self.vehicle.max_speed, self._ref_len, (s.x, s.y))
         self.scene.set_robot(self.x, self.y, self.yaw)
+        self.model_input.reset()
         obs, summary, _ = self._observe()
         return obs, {"summary": summary, "level": world.level, "world_seed": world.seed}
 
@@ -237,7 +241,8 @@ class NavEnv(gym.Env):
                             prev_cmd=Twist2D(*self.cmd), vehicle=self.vehicle, cfg=self.sensing)
         self.summary = summary
         clearance = float(np.min(raw - self._extent))
-        return {"lidar": summary.lidar, "state": summary.state}, summary, clearance
+        lidar, _ = self.model_input(summary)
+        return {"lidar": lidar, "state": summary.state}, summary, clearance
 
     def local_goal(self, pose: Pose2D) -> Pose2D:
         """The goal the planner is given: the world's goal, or the lookahead point of the global path."""

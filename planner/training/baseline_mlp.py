@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.sensing import ModelInput
 from planner.training.config import TrainConfig
 from planner.training.logs import read_json
 
@@ -96,12 +97,15 @@ class SB3MlpPlanner:
         # Our own training output (SB3's zip pickles its policy class): load only files you trust.
         self.model = PPO.load(path, device="cpu")
         self.table = None
+        self.model_input = ModelInput()     # the input it was trained on (the simulator's default sensing)
 
     def reset(self, env) -> None:
         self.table = env.unwrapped.table
+        self.model_input.reset()
 
     def act(self, env, summary) -> tuple[float, float]:
-        obs = {"lidar": summary.lidar[None], "state": summary.state[None]}
+        lidar, _ = self.model_input(summary)
+        obs = {"lidar": lidar[None], "state": summary.state[None]}
         a = int(self.model.predict(obs, deterministic=True)[0][0])
         v, w = (self.table if self.table is not None else env.unwrapped.table)[a]
         return float(v), float(w)
