@@ -221,21 +221,24 @@ class MotionTracker:
 
     def _reference(self, stamp: float, min_age: float):
         """The newest stored scan at least `min_age` older than `stamp` (and not stale)."""
-        best = None
-        for entry in self.history:
+        oldest = 3 * self.cfg.motion_window
+        for entry in reversed(self.history):          # newest first: the first match is the newest
             age = stamp - entry[0]
-            if min_age - 1e-6 <= age <= 3 * self.cfg.motion_window and entry[1].shape[0] >= 2:
-                best = entry
-        return best
+            if min_age - 1e-6 <= age <= oldest and entry[1].shape[0] >= 2:
+                return entry
+        return None
 
     def update(self, summary: SensorSummary) -> Motion:
         pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
         m = pts.shape[0]
         none = Motion(np.zeros((m, 2)), np.zeros(m, dtype=bool))
         finite = np.isfinite(pts).all(axis=1)
+        all_finite = bool(finite.all())
         pose = summary.pose
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
-        odom = np.stack([pose.x + c * pts[:, 0] - s * pts[:, 1], pose.y + s * pts[:, 0] + c * pts[:, 1]], axis=1)
+        odom = np.empty((m, 2))
+        odom[:, 0] = pose.x + c * pts[:, 0] - s * pts[:, 1]
+        odom[:, 1] = pose.y + s * pts[:, 0] + c * pts[:, 1]
         stamp = float(summary.stamp)
         while self.history and (stamp - self.history[0][0] > 3 * self.cfg.motion_window or stamp < self.history[0][0]):
             self.history.popleft()
@@ -243,22 +246,24 @@ class MotionTracker:
         # of that old (a fast or just-unoccluded object is seen moving sooner).
         refs = [r for r in (self._reference(stamp, self.cfg.motion_window),
                             self._reference(stamp, self.cfg.motion_window / 4)) if r is not None]
-        self.history.append((stamp, odom[finite], (pose.x, pose.y, pose.yaw)))
+        # (stamp, finite hits in odom, pose, [its polar view, filled when first used as a reference])
+        self.history.append((stamp, odom if all_finite else odom[finite], (pose.x, pose.y, pose.yaw), [None]))
         if not refs or not self.cfg.track_motion or m == 0:
             return none
         self.tracks = [tr for tr in self.tracks if stamp - tr[0] <= 2.5 * self.cfg.motion_window]
-        moving_hit = np.zeros(m, dtype=bool)
-        for ref in refs:
-            moving_hit |= self._free_space_violations(odom, ref[1], ref[2])
-        moving_hit &= finite
+        moving_hit = self._free_space_violations(odom, refs[0])
+        for ref in refs[1:]:
+            moving_hit |= self._free_space_violations(odom, ref)
+        if not all_finite:
+            moving_hit &= finite
         if not moving_hit.any() and not self.tracks:
             return none
         velocity = np.zeros((m, 2))
         moving = np.zeros(m, dtype=bool)
-        order, starts = self._objects(pts, finite)
+        order, starts = self._objects(pts, finite, all_finite)
         if order.size == 0:
             return none
-        sizes = np.diff(np.append(starts, order.size))
+        sizes = np.diff(starts, append=order.size)
         hits = np.add.reduceat(moving_hit[order].astype(np.int64), starts)
         candidates = hits >= np.minimum(np.maximum(1, 0.3 * sizes), 3)
         if self.tracks:      # objects near where a moving one was predicted to be stay candidates
@@ -267,15 +272,23 @@ class MotionTracker:
             near = np.hypot(*(centre[:, None, :] - predicted[None]).transpose(2, 0, 1)).min(axis=1) < 0.5
             candidates |= near & (sizes <= 40)
         tracks = []
-        for j in np.flatnonzero(candidates):
-            idx = order[starts[j]:starts[j] + sizes[j]]
-            if 3 <= hits[j] < 0.3 * sizes[j]:
+        for j in np.flatnonzero(candidates).tolist():
+            start, size = int(starts[j]), int(sizes[j])
+            idx = order[start:start + size]
+            n_hit = int(hits[j])
+            if 3 <= n_hit < 0.3 * size:
                 # A long object (a wall) with a few moving hits: only those hits and their neighbours.
                 sel = moving_hit[idx]
-                idx = idx[sel | np.roll(sel, 1) | np.roll(sel, -1)]
+                keep = sel.copy()
+                keep[1:] |= sel[:-1]
+                keep[0] |= sel[-1]
+                keep[:-1] |= sel[1:]
+                keep[-1] |= sel[0]
+                idx = idx[keep]
+            q = odom[idx]
             for ref in refs:              # the longest baseline that still saw the object
                 dt = stamp - ref[0]
-                u = self._displacement(odom[idx], ref[1], dt)
+                u = self._displacement(q, ref[1], dt)
                 if u is not None:
                     break
             if u is None:
@@ -288,46 +301,57 @@ class MotionTracker:
             vel_odom = u / dt
             velocity[idx] = (c * vel_odom[0] + s * vel_odom[1], -s * vel_odom[0] + c * vel_odom[1])
             moving[idx] = True
-            tracks.append((stamp, odom[idx].mean(axis=0), vel_odom))
+            tracks.append((stamp, q.mean(axis=0), vel_odom))
         # Keep the older tracks not renewed now (an object hidden for a moment), up to their age limit.
         self.tracks = tracks + [tr for tr in self.tracks if not any(
             np.hypot(*(tr[1] + tr[2] * (stamp - tr[0]) - n[1])) < 0.5 for n in tracks)]
         return Motion(velocity, moving)
 
     @staticmethod
-    def _free_space_violations(odom: np.ndarray, ref_pts: np.ndarray, ref_pose: tuple) -> np.ndarray:
+    def _polar_view(entry) -> tuple:
+        """A stored scan seen from its own pose, computed once per scan (it serves as the reference of
+        several later scans): (bearings sorted, their ranges, beam step, bearing limits, range limit)."""
+        cache = entry[3]
+        if cache[0] is None:
+            ref_pts, (ox, oy, oyaw) = entry[1], entry[2]
+            c, s = math.cos(oyaw), math.sin(oyaw)
+            dx, dy = ref_pts[:, 0] - ox, ref_pts[:, 1] - oy
+            ang_r, rng_r = np.arctan2(-s * dx + c * dy, c * dx + s * dy), np.hypot(dx, dy)
+            order = np.argsort(ang_r)
+            ang_r, rng_r = ang_r[order], rng_r[order]
+            gaps = np.diff(ang_r)
+            gaps = gaps[gaps > 1e-4]            # hits come from beams: the smallest gap is the beam spacing
+            step = max(float(gaps.min()), 1e-3) if gaps.size else 0.1
+            cache[0] = (ang_r, rng_r, step, ang_r[0] - step, ang_r[-1] + step, rng_r.max() - 0.1)
+        return cache[0]
+
+    @classmethod
+    def _free_space_violations(cls, odom: np.ndarray, ref) -> np.ndarray:
         """(M,) True where the reference scan's two beams around a hit's bearing both reached well past it."""
-        ox, oy, oyaw = ref_pose
+        ang_r, rng_r, step, lo, hi, far = cls._polar_view(ref)
+        ox, oy, oyaw = ref[2]
         c, s = math.cos(oyaw), math.sin(oyaw)
-        def polar(p):
-            dx, dy = p[:, 0] - ox, p[:, 1] - oy
-            return np.arctan2(-s * dx + c * dy, c * dx + s * dy), np.hypot(dx, dy)
-        ang_r, rng_r = polar(ref_pts)
-        order = np.argsort(ang_r)
-        ang_r, rng_r = ang_r[order], rng_r[order]
-        gaps = np.diff(ang_r)
-        gaps = gaps[gaps > 1e-4]            # hits come from beams: the smallest gap is the beam spacing
-        step = max(float(gaps.min()), 1e-3) if gaps.size else 0.1
-        ang, rng = polar(odom)
+        dx, dy = odom[:, 0] - ox, odom[:, 1] - oy
+        ang, rng = np.arctan2(-s * dx + c * dy, c * dx + s * dy), np.hypot(dx, dy)
         j = np.searchsorted(ang_r, ang)
-        left, right = np.clip(j - 1, 0, ang_r.size - 1), np.clip(j, 0, ang_r.size - 1)
+        left, right = np.maximum(j - 1, 0), np.minimum(j, ang_r.size - 1)
         # A neighbour farther than 1.5 beam steps in angle is a beam with no return: free to range_max.
         r_left = np.where(np.abs(ang - ang_r[left]) <= 1.5 * step, rng_r[left], np.inf)
         r_right = np.where(np.abs(ang_r[right] - ang) <= 1.5 * step, rng_r[right], np.inf)
         # Seen by the reference at all: within its field of view, and nearer than its farthest hit (a beam
         # with no return is free only up to range_max, which the hits bound from below).
-        inside = (ang >= ang_r[0] - step) & (ang <= ang_r[-1] + step) & (rng < rng_r.max() - 0.1)
+        inside = (ang >= lo) & (ang <= hi) & (rng < far)
         tolerance = 0.05 + 0.6 * rng * step                                # corners stand out by ~range x step / 2
         return inside & (np.minimum(r_left, r_right) > rng + tolerance)
 
     @staticmethod
-    def _objects(pts: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _objects(pts: np.ndarray, finite: np.ndarray, all_finite: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Objects: runs of consecutive hits (beam order) closer than max(0.3 m, 3 x their beam spacing).
         (the finite hits' indices, where each object starts in them)."""
-        idx = np.flatnonzero(finite)
+        idx = np.arange(pts.shape[0]) if all_finite else np.flatnonzero(finite)
         if idx.size == 0:
             return idx, idx
-        p = pts[idx]
+        p = pts if all_finite else pts[idx]
         gap = np.hypot(*np.diff(p, axis=0).T)
         rng = np.hypot(p[:, 0], p[:, 1])
         ang = np.arctan2(p[:, 1], p[:, 0])
