@@ -17,7 +17,8 @@ raw LaserScans the environment produced (float32 ranges, as a LaserScan carries 
 the odometry, the model's goal and the previous command. Then, with the code at hand, every scan is
 summarised (`planner.sensing.summarize`) and fed in order to one `MotionTracker` (reset at each episode
 start). Saved per step: the sectors, state, valid fraction, a digest of the hit points, the tracker's
-velocity / moving per hit, and the tracks it keeps (stamp, centroid, velocity).
+velocity / moving per hit, and the tracks it keeps (stamp, centroid, velocity). Also saved: digests of
+`clean_ranges` / `scan_to_sectors` on 1500 seeded synthetic edge-case scans (`synthetic_scans`).
 """
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def summary_of(rec: dict[str, np.ndarray], i: int):
                      prev_cmd=Twist2D(*map(float, c)), vehicle=JACKAL, cfg=SensingConfig())
 
 
-def digest(a: np.ndarray) -> str:
+def _digest(a: np.ndarray) -> str:
     a = np.ascontiguousarray(a)
     return hashlib.sha256(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes()).hexdigest()
 
@@ -120,7 +121,7 @@ def replay(rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out["sectors"].append(s.lidar)
         out["state"].append(s.state)
         out["valid_fraction"].append(s.valid_fraction)
-        out["points_digest"].append(digest(np.asarray(s.points)))
+        out["points_digest"].append(_digest(np.asarray(s.points)))
         out["n_points"].append(len(s.points))
         out["velocity"].append(motion.velocity)
         out["moving"].append(motion.moving)
@@ -139,6 +140,66 @@ def replay(rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return res
 
 
+def synthetic_scans(count: int = 1500, seed: int = 7):
+    """(scan, sensing config, laser yaw) edge cases for scan_to_sectors, from a seeded generator: REP 117
+    values (NaN, +-inf, negative, beyond range_max, closer than range_min) in various amounts, all-inf and
+    mostly-NaN scans, geometries centred on the field of view, full circle, float32-rounded, off-centre
+    (many rejected), 2 to 1440 beams, laser yaws, four sensing configs."""
+    import math
+    rng = np.random.default_rng(seed)
+    cfgs = [SensingConfig(), SensingConfig(num_sectors=32), SensingConfig(fov=2 * math.pi, num_sectors=64),
+            SensingConfig(num_sectors=128, range_max=6.0)]
+    for t in range(count):
+        cfg = cfgs[t % len(cfgs)]
+        n = int(rng.choice([2, 10, 63, 64, 65, 100, 256, 271, 360, 720, 1081, 1440]))
+        kind = int(rng.integers(4))
+        if kind == 0:
+            a_min, inc = -cfg.fov / 2, cfg.fov / (n - 1)
+        elif kind == 1:
+            inc, a_min = 2 * math.pi / n, -math.pi + float(rng.uniform(-0.1, 0.1))
+        elif kind == 2:
+            fov = cfg.fov * float(rng.uniform(0.97, 1.1))
+            a_min, inc = float(np.float32(-fov / 2)), float(np.float32(fov / (n - 1)))
+        else:
+            a_min, inc = float(rng.uniform(-4, -1)), float(rng.uniform(0.001, 0.05))
+        r_min, r_max = float(rng.choice([0.0, 0.05, 0.1, 0.3])), float(rng.choice([5.0, 8.0, 12.0, 30.0]))
+        r = rng.uniform(0, r_max * 1.2, n)
+        for value, p in ((np.nan, 0.05), (np.inf, 0.1), (-np.inf, 0.03), (-1.0, 0.03), (r_max * 2, 0.03),
+                         (0.01, 0.03), (r_max, 0.03)):
+            if rng.random() < 0.5:
+                r[rng.random(n) < p * rng.uniform(0, 3)] = value
+        if rng.random() < 0.2:
+            r[:] = np.inf
+        if rng.random() < 0.1:
+            r[rng.random(n) < 0.9] = np.nan
+        dtype = np.float32 if rng.random() < 0.6 else np.float64
+        yaw = float(rng.choice([0.0, 0.0, 0.3, -math.pi, 3.0]))
+        yield Scan(ranges=r.astype(dtype), angle_min=a_min, angle_increment=inc, range_min=r_min,
+                   range_max=r_max), cfg, yaw
+
+
+def replay_synthetic() -> dict[str, np.ndarray]:
+    """scan_to_sectors and clean_ranges of the code at hand on `synthetic_scans()`: digests per scan."""
+    from planner.errors import SensorError
+    from planner.sensing import clean_ranges, scan_to_sectors
+    inputs, outputs = [], []
+
+    def digest(a):
+        return _digest(a)[:16]
+    for scan, cfg, yaw in synthetic_scans():
+        inputs.append(digest(np.asarray(scan.ranges)) + repr((scan.angle_min, scan.angle_increment, scan.range_min,
+                                                              scan.range_max, cfg.num_sectors, cfg.fov, yaw)))
+        cleaned, usable, problems = clean_ranges(scan)
+        text = f"clean {digest(cleaned)} {digest(usable)} {problems}; "
+        try:
+            sectors, pts, valid, problems = scan_to_sectors(scan, cfg, yaw)
+            text += f"sectors {digest(sectors)} points {digest(pts)} valid {valid!r} {problems}"
+        except SensorError as exc:
+            text += f"SensorError {exc}"
+        outputs.append(text)
+    return {"input": np.asarray(inputs), "output": np.asarray(outputs)}
+
+
 def main(path: str) -> None:
     print(f"planner package: {planner.__file__}")
     data = {}
@@ -152,6 +213,9 @@ def main(path: str) -> None:
               f"{len(exp['track_step'])} track rows")
         data.update({f"{name}/in/{k}": v for k, v in rec.items()})
         data.update({f"{name}/out/{k}": v for k, v in exp.items()})
+    syn = replay_synthetic()
+    print(f"synthetic: {len(syn['output'])} scans, {sum('SensorError' in o for o in syn['output'])} rejected")
+    data.update({f"synthetic/{k}": v for k, v in syn.items()})
     np.savez_compressed(path, **data)
 
 
