@@ -139,25 +139,40 @@ def _wrap(a: np.ndarray | float) -> np.ndarray | float:
 
 def clean_ranges(scan: Scan) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """REP 117 handling. Returns (ranges with no-returns at range_max, usable mask, problems)."""
+    return _clean_ranges(scan)[:3]
+
+
+def _clean_ranges(scan: Scan) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
+    """clean_ranges, and whether every beam is usable."""
     r = np.asarray(scan.ranges, dtype=np.float64).reshape(-1)
     problems: list[str] = []
+    # Every output is r itself, range_max or range_min (a selection, no arithmetic): the masks below are
+    # the REP 117 cases, with NaN failing every comparison.
+    if r.size and r.min() >= max(scan.range_min, 0.0) and not math.isnan(scan.range_max):
+        # The usual scan: no NaN (min would be NaN), nothing negative or closer than range_min; only
+        # no-returns (+inf) and ranges beyond range_max to clip.
+        out = np.minimum(r, scan.range_max)
+        if r.max() > scan.range_max:
+            beyond = np.count_nonzero((r > scan.range_max) & (r != np.inf))
+            if beyond:
+                problems.append(f"{beyond} ranges beyond range_max")
+        return out, np.ones(r.size, dtype=bool), problems, True
     nan = np.isnan(r)
-    neg = ~nan & (r < 0) & ~np.isneginf(r)
-    too_close = np.isneginf(r) | (~nan & ~neg & (r < scan.range_min))
-    no_return = np.isposinf(r)
-    beyond = np.isfinite(r) & (r > scan.range_max)
+    neg = (r < 0) & (r != -np.inf)                  # invalid (-inf is "too close": an object is there)
     usable = ~(nan | neg)
-    out = np.where(usable, r, scan.range_max)
-    out = np.where(no_return | beyond, scan.range_max, out)
+    too_close = (r == -np.inf) | ((r >= 0) & (r < scan.range_min))
+    over = (r > scan.range_max) | (r == np.inf)     # no return (+inf) or beyond range_max
+    out = np.where(usable & ~over, r, scan.range_max)
     # Closer than range_min: an object is right there; keep it as a hit at range_min (conservative).
-    out = np.where(too_close & usable, max(scan.range_min, 0.0), out)
+    out[too_close] = max(scan.range_min, 0.0)
     if nan.any():
         problems.append(f"{int(nan.sum())} NaN ranges")
     if neg.any():
         problems.append(f"{int(neg.sum())} negative ranges")
+    beyond = over & (r != np.inf)
     if beyond.any():
         problems.append(f"{int(beyond.sum())} ranges beyond range_max")
-    return out, usable, problems
+    return out, usable, problems, bool(usable.all())
 
 
 def check_scan_shape(scan: Scan, cfg: SensingConfig) -> None:
@@ -184,45 +199,111 @@ def check_scan_shape(scan: Scan, cfg: SensingConfig) -> None:
                           f"the model needs at least {cfg.num_sectors}")
 
 
+@dataclass(frozen=True, eq=False)
+class _BeamGeometry:
+    """What a scan's geometry (beam count, angles, limits, laser yaw) fixes for every scan that has it:
+    computed on the first such scan, reused for the next ones (a lidar keeps its geometry)."""
+    angles: np.ndarray           # (n,) wrapped beam bearings
+    cos: np.ndarray              # (n,) cos / sin of them
+    sin: np.ndarray
+    in_fov: np.ndarray           # (n,) bool, beam centre inside the model's field of view
+    n_fov: int
+    fov_run: tuple[int, int] | None   # in-fov beams are exactly [a, b) with nondecreasing sectors (else None)
+    fov_order: np.ndarray        # in-fov beams sorted by sector (stable)
+    seg_starts: np.ndarray       # where each seen sector's run starts in fov_order
+    seg_sectors: np.ndarray      # ... and which sector it is
+    spill_near: np.ndarray       # (n,) bool, footprint (centre +- increment / 2) overlaps the field of view
+    spill_idx: tuple[np.ndarray, np.ndarray]   # (n,) sector of each beam's footprint edges
+
+
+_GEOMETRY: dict[tuple, _BeamGeometry] = {}
+
+
+def _beam_geometry(scan: Scan, n: int, cfg: SensingConfig, laser_yaw: float) -> _BeamGeometry:
+    key = (n, scan.angle_min, scan.angle_increment, scan.range_min, scan.range_max, laser_yaw, cfg.fov,
+           cfg.num_sectors, cfg.max_fov_shortfall, cfg.min_beams_per_sector)
+    geo = _GEOMETRY.get(key)
+    if geo is not None:
+        return geo
+    check_scan_shape(scan, cfg)     # raises for a scan the model cannot read (never cached)
+    angles = scan.angle_min + scan.angle_increment * np.arange(n) + laser_yaw
+    angles = _wrap(angles)
+    in_fov = np.abs(angles) <= cfg.fov / 2 + 1e-9
+    idx = np.clip(((angles + cfg.fov / 2) / cfg.fov * cfg.num_sectors).astype(np.int64), 0,
+                  cfg.num_sectors - 1)
+    fov_beams = np.flatnonzero(in_fov)
+    fov_order = fov_beams[np.argsort(idx[fov_beams], kind="stable")]
+    sec = idx[fov_order]
+    first = np.ones(sec.size, dtype=bool)
+    first[1:] = sec[1:] != sec[:-1]
+    seg_starts = np.flatnonzero(first)
+    run = None
+    if fov_beams.size and fov_beams[-1] - fov_beams[0] + 1 == fov_beams.size and np.all(np.diff(idx[fov_beams]) >= 0):
+        run = (int(fov_beams[0]), int(fov_beams[-1]) + 1)
+    half = 0.5 * scan.angle_increment
+    spill_idx = tuple(np.clip(((angles + edge + cfg.fov / 2) / cfg.fov * cfg.num_sectors).astype(np.int64),
+                              0, cfg.num_sectors - 1) for edge in (-half, half))
+    geo = _BeamGeometry(angles=angles, cos=np.cos(angles), sin=np.sin(angles), in_fov=in_fov,
+                        n_fov=int(fov_beams.size), fov_run=run, fov_order=fov_order, seg_starts=seg_starts,
+                        seg_sectors=sec[seg_starts], spill_near=np.abs(angles) <= cfg.fov / 2 + half,
+                        spill_idx=spill_idx)
+    for value in (geo.angles, geo.cos, geo.sin, geo.in_fov, geo.fov_order, geo.seg_starts, geo.seg_sectors,
+                  geo.spill_near, *geo.spill_idx):
+        value.flags.writeable = False
+    if len(_GEOMETRY) >= 32:          # a few lidars (or laser yaws) at most; never grows without bound
+        _GEOMETRY.clear()
+    _GEOMETRY[key] = geo
+    return geo
+
+
 def scan_to_sectors(scan: Scan, cfg: SensingConfig,
                     laser_yaw: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, list[str]]:
     """Min-pool a scan into cfg.num_sectors normalised ranges.
 
     Returns (sectors (num_sectors,) float32 in [0, 1], hit points (M, 2) in the laser frame rotated by
     laser_yaw, valid fraction, problems). A sector without any usable beam is set to 0 (blocked):
-    unknown space is treated as occupied.
+    unknown space is treated as occupied. The beam geometry (bearings, their sectors, cos / sin) is
+    computed once per scan geometry (`_beam_geometry`); the results are those of computing it per scan.
     """
-    check_scan_shape(scan, cfg)
-    r, usable, problems = clean_ranges(scan)
-    angles = scan.angle_min + scan.angle_increment * np.arange(r.size) + laser_yaw
-    angles = _wrap(angles)
-    in_fov = np.abs(angles) <= cfg.fov / 2 + 1e-9
-    valid_fraction = float(usable[in_fov].mean()) if in_fov.any() else 0.0
-    idx = np.clip(((angles + cfg.fov / 2) / cfg.fov * cfg.num_sectors).astype(np.int64), 0,
-                  cfg.num_sectors - 1)
+    n = np.asarray(scan.ranges).size
+    geo = _beam_geometry(scan, n, cfg, laser_yaw)
+    r, usable, problems, all_usable = _clean_ranges(scan)
+    if all_usable or (geo.fov_run is not None and geo.n_fov == n):
+        n_usable = geo.n_fov if all_usable else int(np.count_nonzero(usable))
+    else:
+        n_usable = int(np.count_nonzero(usable[geo.in_fov]))
+    valid_fraction = n_usable / geo.n_fov if geo.n_fov else 0.0      # the mean of usable over the fov
     rng = np.minimum(r, cfg.range_max)
+    # Min per sector over the usable in-fov beams (min is exact: any order gives the same result).
+    masked = rng if all_usable else np.where(usable, rng, np.inf)
+    if geo.fov_run is not None:
+        vals = masked[geo.fov_run[0]:geo.fov_run[1]]
+    else:
+        vals = masked[geo.fov_order]
     sectors = np.full(cfg.num_sectors, np.inf)
-    sel = in_fov & usable
-    np.minimum.at(sectors, idx[sel], rng[sel])
+    if vals.size:
+        sectors[geo.seg_sectors] = np.minimum.reduceat(vals, geo.seg_starts)
     empty = ~np.isfinite(sectors)
     if empty.any():
         # A scan about as coarse as the sectors (e.g. 64 beams for 64 sectors, or float32 angles) can
         # leave a sector without a beam centre in it. Fill it from the beams whose angular footprint
         # (centre +- increment/2) overlaps it; only what no beam sees at all counts as blocked.
-        half = 0.5 * scan.angle_increment
-        near = usable & (np.abs(angles) <= cfg.fov / 2 + half)
+        near = usable & geo.spill_near
         spill = np.full(cfg.num_sectors, np.inf)
-        for edge in (-half, half):
-            j = np.clip(((angles[near] + edge + cfg.fov / 2) / cfg.fov * cfg.num_sectors).astype(np.int64),
-                        0, cfg.num_sectors - 1)
-            np.minimum.at(spill, j, rng[near])
+        for j in geo.spill_idx:
+            np.minimum.at(spill, j[near], rng[near])
         sectors[empty] = spill[empty]
         empty = ~np.isfinite(sectors)
     if empty.any():
         problems.append(f"{int(empty.sum())} sectors without a usable beam (treated as blocked)")
         sectors[empty] = 0.0
-    hit = usable & (r < scan.range_max - 1e-6)
-    pts = np.stack([r[hit] * np.cos(angles[hit]), r[hit] * np.sin(angles[hit])], axis=1)
+    hit = r < scan.range_max - 1e-6
+    if not all_usable:
+        hit &= usable
+    r_hit = r[hit]
+    pts = np.empty((r_hit.size, 2))
+    np.multiply(r_hit, geo.cos[hit], out=pts[:, 0])
+    np.multiply(r_hit, geo.sin[hit], out=pts[:, 1])
     return (sectors / cfg.range_max).astype(np.float32), pts, valid_fraction, problems
 
 
