@@ -122,12 +122,25 @@ class Motion:
         return int(self.moving.sum())
 
 
+_TAIL_FRACTIONS: dict[int, np.ndarray] = {}
+
+
+def _tail_fractions(n_tail: int) -> np.ndarray:
+    """(1, n_tail) i / n_tail, i = 1..n_tail (computed once per n_tail)."""
+    f = _TAIL_FRACTIONS.get(n_tail)
+    if f is None:
+        f = (np.arange(1, n_tail + 1) / n_tail)[None, :]
+        f.flags.writeable = False
+        _TAIL_FRACTIONS[n_tail] = f
+    return f
+
+
 def stopping_tail(poses: np.ndarray, v_end: np.ndarray, w_end: np.ndarray, decel: float,
                   n_tail: int) -> np.ndarray:
     """(P, n_tail, 3) poses continuing each path's final curvature while braking to a stop."""
     d = v_end ** 2 / (2.0 * decel)                                         # (P,)
     kappa = np.where(v_end > 1e-6, w_end / np.maximum(v_end, 1e-6), 0.0)
-    s = d[:, None] * (np.arange(1, n_tail + 1) / n_tail)[None, :]           # arc length (P, T)
+    s = d[:, None] * _tail_fractions(n_tail)                                # arc length (P, T)
     end = poses[:, -1, :]
     heading = end[:, 2:3] + 0.5 * kappa[:, None] * s                        # chord direction of an arc
     chord = s * np.sinc(kappa[:, None] * s / (2 * np.pi))                   # 2 sin(ks/2)/k
@@ -138,7 +151,7 @@ def stopping_tail(poses: np.ndarray, v_end: np.ndarray, w_end: np.ndarray, decel
 def tail_times(v_end: np.ndarray, decel: float, n_tail: int) -> np.ndarray:
     """(P, n_tail) seconds after the horizon at which `stopping_tail`'s poses are reached."""
     d = v_end ** 2 / (2.0 * decel)
-    s = d[:, None] * (np.arange(1, n_tail + 1) / n_tail)[None, :]
+    s = d[:, None] * _tail_fractions(n_tail)
     v = v_end[:, None]
     return (v - np.sqrt(np.maximum(v * v - 2.0 * decel * s, 0.0))) / decel
 
@@ -417,6 +430,30 @@ class Verifier:
         # Commit-then-brake pass (cars only; needs the braking tail to mean anything).
         use_commit = vehicle.kind == "ackermann" and cfg.car_commit_time > 0 and cfg.braking
         self.n_commit = math.ceil(cfg.car_commit_time / self.fine - 1e-9) if use_commit else 0
+        # Arrays fixed by the configuration (per number of steps), computed on first use: the same values
+        # as computing them per call, without the per-call cost (read-only).
+        self._const: dict[tuple, object] = {}
+
+    def _cached(self, key: tuple, make):
+        value = self._const.get(key)
+        if value is None:
+            value = make()
+            for a in (value if isinstance(value, tuple) else (value,)):
+                if isinstance(a, np.ndarray):
+                    a.flags.writeable = False
+            self._const[key] = value
+        return value
+
+    def _limits(self, n: int) -> tuple:
+        """(dv, -dv, dr, -dr) (1, n): the speed and the yaw rate (diff drive) or steering angle (car)
+        changes reachable in 1..n control periods."""
+        def make():
+            veh, dt = self.vehicle, self.fine
+            k = np.arange(1, n + 1, dtype=np.float64)[None, :]
+            dv = veh.max_accel * dt * k
+            dr = (veh.max_steer_rate if veh.kind == "ackermann" else veh.max_yaw_accel) * dt * k
+            return dv, -dv, dr, -dr
+        return self._cached(("limits", n), make)
 
     # -- kinematics -------------------------------------------------------------------------
     def initial_steer(self, v0: float, w0: float) -> float:
@@ -430,19 +467,16 @@ class Verifier:
         end-of-step speed and mid-step heading (the simulator's scheme)."""
         veh, dt = self.vehicle, self.fine
         x, y, yaw, v, w, steer = start
-        k = np.arange(1, n + 1, dtype=np.float64)[None, :]
-        dv = veh.max_accel * dt * k
-        cv = v[:, None] + np.minimum(np.maximum(v_cmd[:, None] - v[:, None], -dv), dv)     # (K, n)
+        dv, neg_dv, dr, neg_dr = self._limits(n)
+        cv = v[:, None] + np.minimum(np.maximum(v_cmd[:, None] - v[:, None], neg_dv), dv)     # (K, n)
         if veh.kind == "ackermann":
             moving = np.abs(v_cmd) >= 1e-6
             target = np.where(moving, np.arctan(w_cmd * veh.wheelbase / np.where(moving, v_cmd, 1.0)), steer)
             target = np.minimum(np.maximum(target, -veh.max_steer), veh.max_steer)
-            ds = veh.max_steer_rate * dt * k
-            cs = steer[:, None] + np.minimum(np.maximum(target[:, None] - steer[:, None], -ds), ds)
+            cs = steer[:, None] + np.minimum(np.maximum(target[:, None] - steer[:, None], neg_dr), dr)
             cw = cv * np.tan(cs) / veh.wheelbase
         else:
-            dw = veh.max_yaw_accel * dt * k
-            cw = w[:, None] + np.minimum(np.maximum(w_cmd[:, None] - w[:, None], -dw), dw)
+            cw = w[:, None] + np.minimum(np.maximum(w_cmd[:, None] - w[:, None], neg_dr), dr)
             cs = np.broadcast_to(steer[:, None], cw.shape)
         rel_yaw = np.cumsum(cw * dt, axis=1)
         mid = rel_yaw - 0.5 * cw * dt
@@ -459,9 +493,18 @@ class Verifier:
 
     def _swept(self, n: int, keep: int = 0) -> np.ndarray:
         """Indices of the integrated steps that are swept: the first `keep`, then every q-th, and the last."""
-        idx = np.arange(self.q - 1, n, self.q)
-        idx = np.union1d(np.arange(min(keep, n)), idx)
-        return idx if idx.size and idx[-1] == n - 1 else np.append(idx, n - 1)
+        def make():
+            idx = np.arange(self.q - 1, n, self.q)
+            idx = np.union1d(np.arange(min(keep, n)), idx)
+            return idx if idx.size and idx[-1] == n - 1 else np.append(idx, n - 1)
+        return self._cached(("swept", n, keep), make)
+
+    def _swept_times(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(_swept(n), the times (s) of those steps)."""
+        def make():
+            idx = self._swept(n)
+            return idx, self.fine * (idx + 1.0)
+        return self._cached(("swept_times", n), make)
 
     def _with_tail(self, poses: np.ndarray, times: np.ndarray, state: tuple):
         if not self.n_tail:
@@ -482,8 +525,8 @@ class Verifier:
             poses, state, _ = self._phase(state, v_cmd, w_cmd, n)
             chunks.append(poses)
         full = np.concatenate(chunks, axis=1)
-        idx = self._swept(full.shape[1])
-        swept, times = full[:, idx], np.broadcast_to(self.fine * (idx + 1.0), (k, idx.size))
+        idx, t_idx = self._swept_times(full.shape[1])
+        swept, times = full[:, idx], np.broadcast_to(t_idx, (k, idx.size))
         if tail:
             swept, times = self._with_tail(swept, times, state)
         return swept, times, full
@@ -511,22 +554,31 @@ class Verifier:
         integration of the command and one of the braking."""
         k, n_c = cmds.shape[0], self.n_commit_stop
         full, state, (cv, cw, cs) = self._phase(self._start(v0, w0, k), cmds[:, 0], cmds[:, 1], self.n_fine)
-        idx = self._swept(self.n_fine)
-        ahead, ahead_t = self._with_tail(full[:, idx], np.broadcast_to(self.fine * (idx + 1.0), (k, idx.size)), state)
-        # Every commit length at once: (n_c * K) braking rows from the states after 1..n_c periods.
-        starts = tuple(np.concatenate([a[:, j] for j in range(n_c)]) for a in
-                       (full[..., 0], full[..., 1], full[..., 2], cv, cw, cs))
+        idx, t_idx = self._swept_times(self.n_fine)
+        ahead, ahead_t = self._with_tail(full[:, idx], np.broadcast_to(t_idx, (k, idx.size)), state)
+        # Every commit length at once: (n_c * K) braking rows from the states after 1..n_c periods
+        # (rows j * K + i: command i held j + 1 periods).
+        starts = tuple(a[:, :n_c].T.reshape(-1) for a in (full[..., 0], full[..., 1], full[..., 2], cv, cw, cs))
         zero = np.zeros(k * n_c)
         brake, _, _ = self._phase(starts, zero, zero, self.n_brake)
         b_idx = self._swept(self.n_brake)
         brake = brake[:, b_idx].reshape(n_c, k, b_idx.size, 3)
-        stops, stop_t = [], []
+        stops = []
         for j in range(n_c):
             stops += [full[:, :j + 1], brake[j]]
-            stop_t += [self.fine * np.arange(1, j + 2), self.fine * (j + 1 + b_idx + 1.0)]
         stop = np.concatenate(stops, axis=1)
-        stop_t = np.broadcast_to(np.concatenate(stop_t), (k, stop.shape[1]))
+        stop_t = np.broadcast_to(self._stop_times(n_c), (k, stop.shape[1]))
         return ahead, ahead_t, self._path(full), stop, stop_t
+
+    def _stop_times(self, n_c: int) -> np.ndarray:
+        """Times (s) of the poses _ahead_and_stop sweeps for the fallback stops, in its order."""
+        def make():
+            b_idx = self._swept(self.n_brake)
+            stop_t = []
+            for j in range(n_c):
+                stop_t += [self.fine * np.arange(1, j + 2), self.fine * (j + 1 + b_idx + 1.0)]
+            return np.concatenate(stop_t)
+        return self._cached(("stop_times", n_c), make)
 
     def stop_paths(self, v0: float, w0: float, cmds: np.ndarray, commit_steps: int | None = None):
         """Swept poses and times: each command held `commit_steps` control periods (default: all of
@@ -564,12 +616,17 @@ class Verifier:
         return pts[ok], np.zeros((0, 2)), np.zeros((0, 2))
 
     def _relevant_points(self, points: np.ndarray, swept: np.ndarray) -> np.ndarray:
-        """Points that can be within clearance_cap of any swept footprint (others only cost time)."""
+        """Points that can be within clearance_cap of any swept footprint (others only cost time): those
+        inside the box around the swept poses' centres widened by the footprint's half-diagonal plus
+        clearance_cap (+1 cm for float32 rounding). A point outside it is farther than clearance_cap from
+        every footprint, so the (capped) clearances are exactly those of sweeping every point."""
         if points.shape[0] == 0:
             return points
-        reach = float(np.hypot(swept[..., 0], swept[..., 1]).max())
-        radius = reach + math.hypot(self.half_length, self.half_width) + self.cfg.clearance_cap
-        keep = np.einsum("ij,ij->i", points, points) <= radius * radius
+        e = math.hypot(self.half_length, self.half_width) + self.cfg.clearance_cap + 0.01
+        x, y = swept[..., 0], swept[..., 1]
+        px, py = points[:, 0], points[:, 1]
+        keep = (px >= float(x.min()) - e) & (px <= float(x.max()) + e)
+        keep &= (py >= float(y.min()) - e) & (py <= float(y.max()) + e)
         return points[keep]
 
     def _sweep(self, poses: np.ndarray, times: np.ndarray, points, cuts: tuple = ()) -> list[tuple]:
