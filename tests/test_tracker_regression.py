@@ -75,3 +75,13 @@ def test_scan_to_sectors_edge_cases_unchanged():
     bad = np.flatnonzero(got["output"] != SAVED["synthetic/output"])
     assert bad.size == 0, f"{bad.size} scans differ, first {bad[0]}: {got['output'][bad[0]]} != " \
                           f"{SAVED['synthetic/output'][bad[0]]}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_verifier_results_unchanged(name):
+    """Verifier.verify along the recorded sequence (every hit, the tracker's motion, seeded scores; the
+    best and a random primitive; Jackal and car): the same primitive, command, status, clearance, path
+    (digest) and reason as the old code, call for call."""
+    got, exp = GEN.replay_verifier(_part(name, "in")), SAVED[f"{name}/out/verify"]
+    bad = np.flatnonzero(got != exp)
+    assert bad.size == 0, f"{name}: {bad.size} of {exp.size} results differ, first: {got[bad[0]]} != {exp[bad[0]]}"

@@ -17,7 +17,8 @@ raw LaserScans the environment produced (float32 ranges, as a LaserScan carries 
 the odometry, the model's goal and the previous command. Then, with the code at hand, every scan is
 summarised (`planner.sensing.summarize`) and fed in order to one `MotionTracker` (reset at each episode
 start). Saved per step: the sectors, state, valid fraction, a digest of the hit points, the tracker's
-velocity / moving per hit, and the tracks it keeps (stamp, centroid, velocity). Also saved: digests of
+velocity / moving per hit, the tracks it keeps (stamp, centroid, velocity), and `Verifier.verify`'s
+result for seeded scores (`replay_verifier`, Jackal and car). Also saved: digests of
 `clean_ranges` / `scan_to_sectors` on 1500 seeded synthetic edge-case scans (`synthetic_scans`).
 """
 from __future__ import annotations
@@ -140,6 +141,37 @@ def replay(rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return res
 
 
+def replay_verifier(rec: dict[str, np.ndarray], seed: int = 11) -> np.ndarray:
+    """Verifier.verify of the code at hand along a recorded sequence (every hit, the tracker's motion), for
+    a seeded score vector per step: its best primitive and a random one (alternatives, fallbacks), as the
+    Jackal and, every 4th step, as the car (the same scan, the car's footprint and kinematics). One text
+    per call."""
+    import dataclasses
+
+    from planner.vehicles import CAR, NUM_PRIMITIVES
+    from planner.verifier import Verifier
+    rng = np.random.default_rng(seed)
+    tracker = MotionTracker()
+    verifiers = {"jackal": (Verifier(JACKAL), JACKAL), "car": (Verifier(CAR), CAR)}
+    out = []
+    for i in range(len(rec["stamp"])):
+        if rec["episode_start"][i]:
+            tracker.reset()
+        s = summary_of(rec, i)
+        motion = tracker.update(s)
+        scores = rng.normal(size=NUM_PRIMITIVES)
+        choices = (int(np.argmax(scores)), int(rng.integers(NUM_PRIMITIVES)))
+        for name, (verifier, vehicle) in verifiers.items():
+            if vehicle is not JACKAL and i % 4:
+                continue                  # the car (mostly fallbacks in these rooms: slow) every 4th step
+            summary = s if vehicle is JACKAL else dataclasses.replace(s, vehicle=vehicle)
+            for chosen in choices:
+                r = verifier.verify(summary, scores, chosen, motion)
+                out.append(f"{name} {chosen}: {r.primitive} {r.v!r} {r.w!r} {r.status} {r.clearance!r} "
+                           f"{_digest(np.asarray(r.path_robot))[:16]} {r.reason}")
+    return np.asarray(out)
+
+
 def synthetic_scans(count: int = 1500, seed: int = 7):
     """(scan, sensing config, laser yaw) edge cases for scan_to_sectors, from a seeded generator: REP 117
     values (NaN, +-inf, negative, beyond range_max, closer than range_min) in various amounts, all-inf and
@@ -211,6 +243,7 @@ def main(path: str) -> None:
         print(f"{name}: {len(rec['stamp'])} steps, {int(rec['episode_start'].sum())} episodes, "
               f"{int(exp['moving'].sum())} moving hits on {int(sum(m.any() for m in np.split(exp['moving'], np.cumsum(exp['n_points'])[:-1])))} steps, "
               f"{len(exp['track_step'])} track rows")
+        exp["verify"] = replay_verifier(rec)
         data.update({f"{name}/in/{k}": v for k, v in rec.items()})
         data.update({f"{name}/out/{k}": v for k, v in exp.items()})
     syn = replay_synthetic()
