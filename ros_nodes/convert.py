@@ -6,6 +6,7 @@ Conventions: REP 103 (SI units, x forward, yaw CCW), REP 105 (the local plan liv
 """
 from __future__ import annotations
 
+import array
 import math
 import signal
 from dataclasses import fields
@@ -63,7 +64,11 @@ def quaternion_from_yaw(yaw: float) -> Quaternion:
 
 def scan_from_msg(msg: LaserScan) -> Scan:
     """LaserScan -> planner.sensing.Scan. Ranges are copied (the message may be reused)."""
-    ranges = np.array(msg.ranges, dtype=np.float32)
+    r = msg.ranges
+    if isinstance(r, array.array) and r.typecode == "f":   # what rclpy delivers: one buffer copy
+        ranges = np.frombuffer(r, dtype=np.float32).copy()
+    else:
+        ranges = np.array(r, dtype=np.float32)
     return Scan(ranges=ranges, angle_min=float(msg.angle_min), angle_increment=float(msg.angle_increment),
                 range_min=float(msg.range_min), range_max=float(msg.range_max),
                 stamp=stamp_to_sec(msg.header.stamp), frame_id=msg.header.frame_id)
@@ -122,6 +127,26 @@ def path_msg(path: np.ndarray, stamp: Time, frame_id: str) -> Path:
         ps.pose.position.x, ps.pose.position.y = float(x), float(y)
         ps.pose.orientation = quaternion_from_yaw(float(yaw))
         msg.poses.append(ps)
+    return msg
+
+
+def fill_path_msg(msg: Path | None, path: np.ndarray, stamp: Time, frame_id: str) -> Path:
+    """`path_msg`, refilling `msg` in place when it has as many poses in the same frame (a node publishing
+    a plan per scan: a third of the cost of building one; publish() serialises it at once, so the
+    message can be refilled for the next plan). Returns the message to publish (`msg`, or a new one)."""
+    poses = np.asarray(path, dtype=np.float64).reshape(-1, 3)
+    if msg is None or len(msg.poses) != len(poses) or msg.header.frame_id != frame_id:
+        return path_msg(poses, stamp, frame_id)
+    msg.header.stamp = stamp
+    header = msg.header
+    for ps, (x, y, yaw) in zip(msg.poses, poses.tolist()):
+        ps.header = header
+        pose = ps.pose
+        pose.position.x, pose.position.y = x, y
+        if math.isfinite(yaw):
+            pose.orientation.z, pose.orientation.w = math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+        else:
+            pose.orientation.z = pose.orientation.w = math.nan
     return msg
 
 

@@ -474,7 +474,8 @@ class PlannerNode(LifecycleNode):
 
     def _publish_plan(self, decision: Decision, stamp) -> None:
         if decision.path.size:
-            self._plan_pub.publish(convert.path_msg(decision.path, stamp, self.cfg.odom_frame))
+            self._plan_msg = convert.fill_path_msg(self._plan_msg, decision.path, stamp, self.cfg.odom_frame)
+            self._plan_pub.publish(self._plan_msg)
         now = time.monotonic()
         if now - self._markers_at >= self.cfg.markers_period_s:
             self._markers_at = now
@@ -547,6 +548,7 @@ class PlannerNode(LifecycleNode):
         self._odom_rx: float | None = None
         self._activated_at = time.monotonic()
         self._markers_at = 0.0
+        self._plan_msg: Path | None = None       # the plan message, refilled per scan (convert.fill_path_msg)
         self._latency_ms: deque[float] = deque(maxlen=5000)
         self._decide_ms: deque[float] = deque(maxlen=5000)
         self._latency_total_ms: deque[float] = deque(maxlen=20000)   # since activation (last 20k)
