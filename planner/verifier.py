@@ -666,14 +666,15 @@ class Verifier:
         return clear, self._path(full)
 
     def _deciding_clearance(self, summary: SensorSummary, primitives: np.ndarray, motion: Motion | None = None,
-                            split: bool = False):
+                            split: bool = False, pts: tuple | None = None):
         """Clearance (K,) and path (K, N, 3) that decide: the smaller of the look-ahead's and the
         fallback stop's, static and moving hits alike (with `split`, also the static hits' part alone).
         A car failing the look-ahead passes (path = the straightening one) when its fallback stop is
         clear and both car paths clear every hit by car_margin."""
         cmds = self.table[primitives]
         v0, w0 = summary.twist.v, summary.twist.w
-        pts = self._points(summary, motion)
+        if pts is None:                    # (verify passes them: one split per decision)
+            pts = self._points(summary, motion)
         if self.cfg.commit_time > 0:       # one sweep over the look-ahead and the fallback stop's path
             swept, times, path, stop_poses, stop_times = self._ahead_and_stop(v0, w0, cmds)
             rows = np.arange(cmds.shape[0])
@@ -756,7 +757,9 @@ class Verifier:
             return self.stop(summary, reason)
         chosen = int(chosen)
         t_sweep = time.perf_counter()
-        clear, path, static, conflict = self._deciding_clearance(summary, np.array([chosen]), motion, split=True)
+        pts = self._points(summary, motion)
+        clear, path, static, conflict = self._deciding_clearance(summary, np.array([chosen]), motion, split=True,
+                                                                 pts=pts)
         sweep_s = time.perf_counter() - t_sweep      # the last sweep's cost: predicts the next one's
         if self.is_safe(clear[0]):
             v, w = self.table[chosen]
@@ -778,7 +781,8 @@ class Verifier:
                 return self.stop(summary, f"primitive {chosen} clearance {clear[0]:.2f} m; no time left "
                                           "to search alternatives")
             t_sweep = time.perf_counter()
-            clear_b, path_b, static_b, conflict_b = self._deciding_clearance(summary, batch, motion, split=True)
+            clear_b, path_b, static_b, conflict_b = self._deciding_clearance(summary, batch, motion, split=True,
+                                                                             pts=pts)
             sweep_s, last_size = time.perf_counter() - t_sweep, batch.size
             seen.update({int(k): (clear_b[j], path_b[j], static_b[j], conflict_b[j]) for j, k in enumerate(batch)})
             safe = np.flatnonzero(self.is_safe(clear_b) & (batch != STOP))
