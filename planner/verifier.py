@@ -244,9 +244,12 @@ class MotionTracker:
     def update(self, summary: SensorSummary) -> Motion:
         pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
         m = pts.shape[0]
-        none = Motion(np.zeros((m, 2)), np.zeros(m, dtype=bool))
-        finite = np.isfinite(pts).all(axis=1)
-        all_finite = bool(finite.all())
+
+        def none() -> Motion:
+            return Motion(np.zeros((m, 2)), np.zeros(m, dtype=bool))
+        # (summarize's hits are all finite: one reduction over the whole array says so)
+        all_finite = bool(np.isfinite(pts).all())
+        finite = None if all_finite else np.isfinite(pts).all(axis=1)
         pose = summary.pose
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
         odom = np.empty((m, 2))
@@ -262,7 +265,7 @@ class MotionTracker:
         # (stamp, finite hits in odom, pose, [its polar view, filled when first used as a reference])
         self.history.append((stamp, odom if all_finite else odom[finite], (pose.x, pose.y, pose.yaw), [None]))
         if not refs or not self.cfg.track_motion or m == 0:
-            return none
+            return none()
         self.tracks = [tr for tr in self.tracks if stamp - tr[0] <= 2.5 * self.cfg.motion_window]
         moving_hit = self._free_space_violations(odom, refs[0])
         for ref in refs[1:]:
@@ -270,17 +273,17 @@ class MotionTracker:
         if not all_finite:
             moving_hit &= finite
         if not moving_hit.any() and not self.tracks:
-            return none
+            return none()
         velocity = np.zeros((m, 2))
         moving = np.zeros(m, dtype=bool)
         order, starts = self._objects(pts, finite, all_finite)
         if order.size == 0:
-            return none
+            return none()
         sizes = np.diff(starts, append=order.size)
-        hits = np.add.reduceat(moving_hit[order].astype(np.int64), starts)
+        hits = np.add.reduceat((moving_hit if all_finite else moving_hit[order]).astype(np.int64), starts)
         candidates = hits >= np.minimum(np.maximum(1, 0.3 * sizes), 3)
         if self.tracks:      # objects near where a moving one was predicted to be stay candidates
-            centre = np.add.reduceat(odom[order], starts, axis=0) / sizes[:, None]
+            centre = np.add.reduceat(odom if all_finite else odom[order], starts, axis=0) / sizes[:, None]
             predicted = np.array([c0 + v0 * (stamp - t0) for t0, c0, v0 in self.tracks])
             near = np.hypot(*(centre[:, None, :] - predicted[None]).transpose(2, 0, 1)).min(axis=1) < 0.5
             candidates |= near & (sizes <= 40)
