@@ -385,16 +385,26 @@ class MotionTracker:
         near = ref_pts[np.hypot(*(ref_pts - centre).T) <= radius]
         if near.shape[0] == 0:
             return None
+        near_x, near_y = near[:, 0], near[:, 1]
+
+        def dist2(u: np.ndarray) -> np.ndarray:
+            """(len(q), len(near)) squared distances of the shifted hits q - u to the older hits: dx^2 + dy^2
+            per pair (as einsum sums the two products; no (q, near, 2) array)."""
+            qu = q - u
+            dx = qu[:, 0:1] - near_x
+            dy = qu[:, 1:2] - near_y
+            dx *= dx
+            dy *= dy
+            dx += dy
+            return dx
         u = np.zeros(2)
         for _ in range(2):
-            d = (q - u)[:, None, :] - near[None, :, :]
-            nn = np.argmin(np.einsum("ijk,ijk->ij", d, d), axis=1)
+            nn = np.argmin(dist2(u), axis=1)
             u = (q - near[nn]).mean(axis=0)
         # Nearest neighbours under-read motion along a face (its hits slide along it): then move the
         # centroid of the older hits lying along the shifted object onto the object's centroid.
         for _ in range(2):
-            d = (q - u)[:, None, :] - near[None, :, :]
-            along = np.einsum("ijk,ijk->ij", d, d).min(axis=0) < 0.25 ** 2
+            along = dist2(u).min(axis=0) < 0.25 ** 2
             if along.sum() < 2:
                 break
             u = q.mean(axis=0) - near[along].mean(axis=0)
