@@ -127,7 +127,10 @@ class Progress:
                 self._bar.set_postfix(info, refresh=False)
             return
         now = self._time()
-        if now - self._last >= self.every_s or self.n >= self.total:
+        # Periodic lines, and one when the total is first reached (work that overshoots its total, e.g.
+        # PPO finishing a rollout, would otherwise log every update past it).
+        done_now = self.n >= self.total > self.n - n
+        if now - self._last >= self.every_s or done_now:
             self._last = now
             extra = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
             log.info("%s: %d/%d (%.0f%%, %.0fs) %s", self.desc, self.n, self.total,

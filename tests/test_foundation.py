@@ -116,3 +116,19 @@ def test_unusable_out_path_is_one_line_error_before_any_work(tmp_path, command):
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(f"planner {command[0]}: error:") and str(blocker) in last
     assert "success" not in out.stderr   # no episode ran first
+
+
+def test_progress_logs_periodically_and_once_at_the_total_even_when_work_overshoots_it(caplog):
+    import logging
+
+    from planner.report import Progress
+    clock = iter(range(0, 1000)).__next__           # one second per update
+    with caplog.at_level(logging.INFO, logger="planner"):
+        with Progress(10, "job", every_s=5.0) as bar:
+            bar._time = lambda: float(clock())
+            bar._bar = None                       # the log-line path (CI, files), whatever stderr is
+            for _ in range(30):                   # 20 updates past the total, like PPO's last rollout
+                bar.update(1)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("job:")]
+    assert any(line.startswith("job: 10/10 ") for line in lines)
+    assert len(lines) <= 7                        # every 5 s over 30 s plus the one at 10/10, not 20 more
