@@ -156,8 +156,9 @@ def tail_times(v_end: np.ndarray, decel: float, n_tail: int) -> np.ndarray:
     return (v - np.sqrt(np.maximum(v * v - 2.0 * decel * s, 0.0))) / decel
 
 
-def _in_pose_frames(poses: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|x'|, |y'| (M, K) of points (M, 2) in the frames of poses (K, 3)."""
+def _in_pose_frames(poses: np.ndarray, points: np.ndarray, joined: bool = False):
+    """|x'|, |y'| (M, K) of points (M, 2) in the frames of poses (K, 3) (`joined`: as one (M, 2K) array,
+    x' | y')."""
     c, s = np.cos(poses[:, 2]), np.sin(poses[:, 2])
     k = poses.shape[0]
     rot = np.concatenate([np.stack([c, s]), np.stack([-s, c])], axis=1)     # (2, 2K)
@@ -166,7 +167,7 @@ def _in_pose_frames(poses: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, 
     local = np.einsum("mi,ik->mk", points, rot)                             # (M, 2K): x' | y'
     local -= offset
     np.abs(local, out=local)
-    return local[:, :k], local[:, k:]
+    return local if joined else (local[:, :k], local[:, k:])
 
 
 def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
@@ -179,12 +180,13 @@ def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
     p, n, _ = poses.shape
     if points.shape[0] == 0:
         return np.full((p, n) if per_pose else p, np.inf)
-    ax, ay = _in_pose_frames(poses.reshape(-1, 3).astype(np.float32), points.astype(np.float32))
-    ax -= half_length
-    ay -= half_width
-    np.maximum(ax, 0.0, out=ax)
-    np.maximum(ay, 0.0, out=ay)
-    d2 = ax * ax + ay * ay                                                  # (M, K)
+    k = p * n
+    local = _in_pose_frames(poses.reshape(-1, 3).astype(np.float32), points.astype(np.float32), joined=True)
+    local[:, :k] -= half_length                                             # outside the rectangle along x'
+    local[:, k:] -= half_width                                              # ... and along y'
+    np.maximum(local, 0.0, out=local)
+    local *= local                                                          # (in place: no (M, K) temporaries)
+    d2 = local[:, :k] + local[:, k:]                                        # (M, K)
     d = np.sqrt(d2.min(axis=0).reshape(p, n).astype(np.float64))
     return d if per_pose else d.min(axis=1)
 
