@@ -50,8 +50,10 @@ class SensingConfig:
     min_beams_per_sector: float = 1.0     # scans coarser than the sectors are rejected
     lookahead: float = 2.5                # m; with a global path, the model's "goal" is the path point this
                                           # far ahead (carrot_on_path), as Nav2 controllers follow a plan
-    motion_lookahead: float = 1.0         # s; moving hits (MotionTracker) are also drawn into the lidar input
-                                          # where they will be up to this far ahead; 0 = current scan only
+    motion_lookahead: float = 0.0         # s; moving hits (MotionTracker) are also drawn into the lidar input
+                                          # where they will be up to this far ahead; 0 = current scan only.
+                                          # Off: a model trained with 1.0 collided more on Nav L5 and stalled
+                                          # on Drive L4 (docs/BENCHMARKS.md, session 3)
     motion_min_speed: float = 0.45        # m/s; ... if at least this fast (slower "motion" is mostly the
     motion_max_range: float = 4.0         # m;   tracker misreading static objects) and this close
 

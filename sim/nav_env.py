@@ -241,7 +241,7 @@ class NavEnv(gym.Env):
                             prev_cmd=Twist2D(*self.cmd), vehicle=self.vehicle, cfg=self.sensing)
         self.summary = summary
         clearance = float(np.min(raw - self._extent))
-        lidar, _ = self.model_input(summary)
+        lidar, _ = self.model_input(summary, track=False)
         return {"lidar": lidar, "state": summary.state}, summary, clearance
 
     def local_goal(self, pose: Pose2D) -> Pose2D:

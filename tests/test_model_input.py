@@ -26,7 +26,7 @@ def _sector(cfg, x, y):
 
 
 def test_a_moving_hit_is_drawn_along_its_predicted_track_and_slow_or_far_ones_are_not():
-    cfg = SensingConfig()
+    cfg = SensingConfig(motion_lookahead=1.0)
     s = _summary([[2.0, 0.0], [3.0, 0.0], [6.0, 0.0]], cfg)
     vel = np.array([[0.0, 1.0], [0.0, 0.2], [0.0, 1.0]])     # fast + near, slow + near, fast + far
     out = with_predicted_motion(s, vel, np.array([True, True, True]))
@@ -55,7 +55,7 @@ def _record(env, steps):
 
 @pytest.fixture(scope="module")
 def mover_episode():
-    env = gym.make("planner/Nav-v0", level=5, split="val")
+    env = gym.make("planner/Nav-v0", level=5, split="val", sensing={"motion_lookahead": 1.0})
     try:
         return _record(env, 160)
     finally:
@@ -76,8 +76,21 @@ class _Spy:
         return self.backend.step(*args)
 
 
+def _card(tmp_path, name, motion_lookahead):
+    """An untrained model whose card says it was trained with `motion_lookahead` (None: a card written
+    before the field existed)."""
+    card_path = export_untrained(tmp_path / name, "mini")
+    card = json.loads(card_path.read_text())
+    if motion_lookahead is None:
+        del card["sensing"]["motion_lookahead"]
+    else:
+        card["sensing"]["motion_lookahead"] = motion_lookahead
+    card_path.write_text(json.dumps(card))
+    return str(card_path)
+
+
 def test_runtime_feeds_the_network_exactly_what_the_simulator_trained_it_on(mover_episode, tmp_path):
-    planner = Planner(RuntimeConfig(model_path=str(export_untrained(tmp_path / "m", "mini")), deadline_ms=1000))
+    planner = Planner(RuntimeConfig(model_path=_card(tmp_path, "m", 1.0), deadline_ms=1000))
     assert planner.sensing_config.motion_lookahead > 0
     planner.backend = spy = _Spy(planner.backend)
     planner.reset()
@@ -94,11 +107,7 @@ def test_runtime_feeds_the_network_exactly_what_the_simulator_trained_it_on(move
 
 
 def test_a_card_written_before_predicted_motion_gets_the_raw_scan(mover_episode, tmp_path):
-    card_path = export_untrained(tmp_path / "old", "mini")
-    card = json.loads(card_path.read_text())
-    del card["sensing"]["motion_lookahead"]
-    card_path.write_text(json.dumps(card))
-    planner = Planner(RuntimeConfig(model_path=str(card_path), deadline_ms=1000))
+    planner = Planner(RuntimeConfig(model_path=_card(tmp_path, "old", None), deadline_ms=1000))
     assert planner.sensing_config.motion_lookahead == 0.0
     planner.backend = spy = _Spy(planner.backend)
     planner.reset()
@@ -109,3 +118,14 @@ def test_a_card_written_before_predicted_motion_gets_the_raw_scan(mover_episode,
             assert np.array_equal(spy.lidar[-1], summary.lidar)
     assert planner.last.get("moving_hits") is not None     # the verifier still tracks motion
     shutil.rmtree(tmp_path / "old")
+
+
+def test_predicted_motion_is_off_by_default_in_the_simulator_and_its_observation_is_the_raw_scan():
+    assert SensingConfig().motion_lookahead == 0.0
+    env = gym.make("planner/Nav-v0", level=5, split="val")
+    try:
+        for obs, summary in _record(env, 60):
+            assert np.array_equal(obs["lidar"], summary.lidar)
+        assert not env.unwrapped.model_input.tracker.history      # no tracking work when nothing is drawn
+    finally:
+        env.close()

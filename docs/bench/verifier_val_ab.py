@@ -29,6 +29,7 @@ ap.add_argument("--deadline", type=float, default=10.0, help="RuntimeConfig.dead
 ap.add_argument("--old", nargs=2, metavar=("VERIFIER_PY", "RUNTIME_PY"),
                 help="load these files as planner.verifier / planner.runtime (the version before)")
 ap.add_argument("--vcfg", default="", help="VerifierConfig overrides, k=v,k=v (numbers)")
+ap.add_argument("--model", default="models/weights/mini.card.json", help="model card")
 a = ap.parse_args()
 if a.old:
     for name, path in zip(("planner.verifier", "planner.runtime"), a.old):
@@ -47,7 +48,7 @@ extra = {}
 if a.vcfg:
     from planner.verifier import VerifierConfig
     extra["verifier"] = VerifierConfig(**{k: float(v) for k, v in (kv.split("=") for kv in a.vcfg.split(","))})
-planner = Planner(RuntimeConfig(vehicle=vehicle, deadline_ms=a.deadline, **extra))
+planner = Planner(RuntimeConfig(model_path=a.model, vehicle=vehicle, deadline_ms=a.deadline, **extra))
 out = {"suite": a.suite, "split": "val", "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
        "levels": {}, "collisions": []}
 for level in a.levels:

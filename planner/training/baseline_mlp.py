@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.sensing import ModelInput
+from planner.sensing import ModelInput, SensingConfig
 from planner.training.config import TrainConfig
 from planner.training.logs import read_json
 
@@ -97,7 +97,8 @@ class SB3MlpPlanner:
         # Our own training output (SB3's zip pickles its policy class): load only files you trust.
         self.model = PPO.load(path, device="cpu")
         self.table = None
-        self.model_input = ModelInput()     # the input it was trained on (the simulator's default sensing)
+        # The input it was trained on: the simulator's default sensing.
+        self.model_input = ModelInput(draw_motion=SensingConfig().motion_lookahead > 0)
 
     def reset(self, env) -> None:
         self.table = env.unwrapped.table
