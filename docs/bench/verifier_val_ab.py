@@ -30,6 +30,7 @@ ap.add_argument("--old", nargs=2, metavar=("VERIFIER_PY", "RUNTIME_PY"),
                 help="load these files as planner.verifier / planner.runtime (the version before)")
 ap.add_argument("--vcfg", default="", help="VerifierConfig overrides, k=v,k=v (numbers)")
 ap.add_argument("--model", default="models/weights/mini.card.json", help="model card")
+ap.add_argument("--rcfg", default="", help="RuntimeConfig overrides, k=v,k=v (numbers)")
 a = ap.parse_args()
 if a.old:
     for name, path in zip(("planner.verifier", "planner.runtime"), a.old):
@@ -48,6 +49,8 @@ extra = {}
 if a.vcfg:
     from planner.verifier import VerifierConfig
     extra["verifier"] = VerifierConfig(**{k: float(v) for k, v in (kv.split("=") for kv in a.vcfg.split(","))})
+if a.rcfg:
+    extra.update({k: float(v) for k, v in (kv.split("=") for kv in a.rcfg.split(","))})
 planner = Planner(RuntimeConfig(model_path=a.model, vehicle=vehicle, deadline_ms=a.deadline, **extra))
 out = {"suite": a.suite, "split": "val", "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
        "levels": {}, "collisions": []}
