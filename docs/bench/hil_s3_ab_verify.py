@@ -29,9 +29,13 @@ def record():
     p = Planner(RuntimeConfig(deadline_ms=1000)); grab(p, "hil_L2")
     for fr in sim_frames(300, level=2, beams=720, rate_hz=50):
         p.decide(summarize(fr.scan, fr.pose, fr.twist, fr.goal, vehicle=p.vehicle, cfg=p.sensing_config))
-    for level, beams in ((4, 720), (5, 720), (5, 64)):
-        p = Planner(RuntimeConfig(deadline_ms=1000)); grab(p, f"nav_L{level}_{beams}")
-        env = gym.make("planner/Nav-v0", level=level, split="test", lidar={"beams": beams}, control_hz=20)
+    episodes = [(f"nav_L{level}_{beams}", "jackal", "planner/Nav-v0",
+                 dict(level=level, lidar={"beams": beams}, control_hz=20))
+                for level, beams in ((4, 720), (5, 720), (5, 64))]
+    episodes.append(("drive_L3", "car", "planner/Drive-v0", dict(level=3)))
+    for tag, vehicle, env_id, kwargs in episodes:
+        p = Planner(RuntimeConfig(deadline_ms=1000, vehicle=vehicle)); grab(p, tag)
+        env = gym.make(env_id, split="test", **kwargs)
         for ep in range(2):
             _, info = env.reset(seed=ep); p.reset()
             for _ in range(150):
@@ -39,15 +43,6 @@ def record():
                 _, _, te, tr, info = env.unwrapped.step_command(d.v, d.w)
                 if te or tr: break
         env.close()
-    p = Planner(RuntimeConfig(deadline_ms=1000, vehicle="car")); grab(p, "drive_L3")
-    env = gym.make("planner/Drive-v0", level=3, split="test")
-    for ep in range(2):
-        _, info = env.reset(seed=ep); p.reset()
-        for _ in range(150):
-            d = p.decide(info["summary"])
-            _, _, te, tr, info = env.unwrapped.step_command(d.v, d.w)
-            if te or tr: break
-    env.close()
     return recs
 
 if os.path.exists(CACHE):
