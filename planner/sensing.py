@@ -428,7 +428,7 @@ class ModelInput:
         lidar, motion = model_input(summary)      # motion: planner.verifier.Motion (None if not tracked)
     """
 
-    def __init__(self, draw_motion: bool = True, tracker_cfg=None):
+    def __init__(self, draw_motion: bool, tracker_cfg=None):
         """draw_motion: whether the model was trained with predicted motion (model cards written before
         it existed were not); how it is drawn follows each summary's SensingConfig."""
         from planner.verifier import MotionTracker, VerifierConfig   # verifier imports this module
