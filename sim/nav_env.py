@@ -4,8 +4,9 @@ driving to a goal, in PyBullet (DIRECT).
 Observation: Dict(lidar = Box(0, 1, (S,)), state = Box(-1, 1, (STATE_DIM,))), built ONLY by
 `planner.sensing.summarize` on a simulated LaserScan-like `Scan` (angle_min / angle_increment /
 range_min / range_max; beams, field of view, range and noise set by `LidarConfig`), odometry pose and
-twist, the goal and the previous command, then `planner.sensing.ModelInput` (moving obstacles drawn
-ahead from the robot's own recent scans), exactly as `planner.runtime` feeds the model on a robot.
+twist, the goal and the previous command, then `planner.sensing.ModelInput` (with
+sensing.motion_lookahead > 0, off by default: moving obstacles drawn ahead from the robot's own recent
+scans), exactly as `planner.runtime` feeds the model on a robot.
 Every `SensorSummary.state` field is bounded in [-1, 1].
 
 Action: Discrete(NUM_PRIMITIVES), an index into `planner.vehicles.primitive_table(vehicle)`; the
