@@ -52,6 +52,17 @@ def nearest_per_bin(points: np.ndarray, bin_rad: float) -> np.ndarray:
     return order[first]
 
 
+def swept_view(summary: SensorSummary, motion: Motion | None, bin_deg: float) -> tuple[SensorSummary, Motion | None]:
+    """What the verifier sweeps: the nearest hit per `bin_deg` of bearing with its velocity (the tracker
+    needs every hit, the sweep does not). Used by the runtime and by training's verified rollouts."""
+    if motion is None or bin_deg <= 0:
+        return summary, motion
+    keep = nearest_per_bin(summary.points, math.radians(bin_deg))
+    if len(keep) == len(summary.points):
+        return summary, motion
+    return replace(summary, points=np.asarray(summary.points)[keep]), Motion(motion.velocity[keep], motion.moving[keep])
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     model_path: str = "models/weights/mini.card.json"  # the model card (or its directory)
@@ -248,12 +259,7 @@ class Planner:
         if problem:
             return self._stop(summary, "fallback", problem, t0)
         model_lidar, motion = self.model_input(summary, track=cfg.verify)
-        swept = summary       # what the verifier sweeps: the tracker needs every hit, the sweep does not
-        if cfg.verify and motion is not None and cfg.verify_point_bin_deg > 0:
-            keep = nearest_per_bin(summary.points, math.radians(cfg.verify_point_bin_deg))
-            if len(keep) < len(summary.points):
-                swept = replace(summary, points=np.asarray(summary.points)[keep])
-                motion = Motion(motion.velocity[keep], motion.moving[keep])
+        swept, motion = swept_view(summary, motion, cfg.verify_point_bin_deg if cfg.verify else 0.0)
         if summary.goal_distance <= cfg.goal_tolerance:
             return self._stop(summary, "goal_reached", f"within {cfg.goal_tolerance} m of the goal", t0)
 

@@ -23,6 +23,7 @@ class ImitationConfig:
     dagger_expert_prob: tuple[float, ...] = (0.5, 0.2)
     epochs: int = 6
     dagger_epochs: tuple[int, ...] = (2, 2, 1, 1)
+    dagger_verify: bool = False    # DAgger rollouts drive the learner through the runtime's verifier
     batch_size: int = 256
     lr: float = 1e-3
     lr_decay: float = 1.0          # the learning rate of phase p (0 = expert data, 1.. = DAgger rounds) is lr * lr_decay**p

@@ -78,8 +78,11 @@ def run_episodes(envs: list[ScenarioMixEnv], scenarios: Iterator[Scenario | None
     env's schedule) until the iterator is exhausted or `max_samples` recorded states are reached.
 
     At each step the expert labels every env's state; the executed action is the expert's with
-    probability `expert_prob`, else the learner's (`act`). Only finished episodes are kept, so every
-    return is a true Monte-Carlo return. Unfinished episodes at the end are dropped."""
+    probability `expert_prob`, else the learner's (`act`: an ActFn, or a `VerifiedLearner`, which also
+    sees every step's sensor summary). Only finished episodes are kept, so every return is a true
+    Monte-Carlo return. Unfinished episodes at the end are dropped."""
+    from planner.training.verified import VerifiedLearner
+    verified = act if isinstance(act, VerifiedLearner) else None
     rng = rng or np.random.default_rng(0)
     n = len(envs)
     bufs: list[dict | None] = [None] * n
@@ -102,6 +105,8 @@ def run_episodes(envs: list[ScenarioMixEnv], scenarios: Iterator[Scenario | None
             return
         opts = {"scenario": scenario} if scenario is not None else None
         obs[i], _ = envs[i].reset(options=opts)
+        if verified is not None:
+            verified.reset(i)
         bufs[i] = {"lidar": [], "state": [], "label": [], "reward": []}
 
     for i in range(n):
@@ -110,10 +115,15 @@ def run_episodes(envs: list[ScenarioMixEnv], scenarios: Iterator[Scenario | None
         live = [i for i in range(n) if bufs[i] is not None]
         labels = {i: envs[i].expert_action() for i in live} if (record or expert_prob > 0) else {}
         learner = {}
+        if verified is not None:
+            for i in live:
+                verified.observe(i, envs[i].summary)
         if act is not None and expert_prob < 1.0:
             lid = np.stack([obs[i]["lidar"] for i in live])
             st = np.stack([obs[i]["state"] for i in live])
-            learner = dict(zip(live, np.asarray(act(lid, st)).tolist()))
+            chosen = (verified(live, lid, st, [envs[i].summary for i in live]) if verified is not None
+                      else act(lid, st))
+            learner = dict(zip(live, np.asarray(chosen).tolist()))
         for i in live:
             use_expert = act is None or (expert_prob > 0 and rng.random() < expert_prob)
             action = labels[i] if use_expert else int(learner[i])

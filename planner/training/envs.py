@@ -117,6 +117,11 @@ class ScenarioMixEnv(gym.Env):
         info["scenario"] = self.scenario
         return info
 
+    @property
+    def summary(self):
+        """The current scenario's latest SensorSummary (what the runtime would plan on)."""
+        return self.current.unwrapped.summary
+
     def expert_action(self) -> int:
         return int(self.current.unwrapped.expert_action())
 

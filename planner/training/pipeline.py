@@ -27,6 +27,7 @@ from planner.training.data import Dataset, random_scenarios, run_episodes, succe
 from planner.training.envs import ScenarioMixEnv, available_kinds
 from planner.training.logs import MetricsLog, read_json, write_json
 from planner.training.modelio import build_model, load_model, save_model
+from planner.training.verified import VerifiedLearner
 
 log = logging.getLogger("planner.train")
 
@@ -127,9 +128,12 @@ class Pipeline:
                 for e in envs:
                     e.set_schedule(e.family_schedule(cfg.drive_fraction))
                 desc = "expert data" if phase == 0 else f"DAgger round {phase} (expert p={expert_prob})"
+                learner = None
+                if phase > 0:
+                    learner = VerifiedLearner(model, len(envs)) if cfg.dagger_verify else make_act_fn(model)
                 with Progress(n_samples, desc) as bar:
                     data, episodes = run_episodes(
-                        envs, random_scenarios(), None if phase == 0 else make_act_fn(model),
+                        envs, random_scenarios(), learner,
                         expert_prob=expert_prob, gamma=cfg.gamma, max_samples=n_samples,
                         rng=np.random.default_rng([self.cfg.seed, phase]),
                         on_episode=lambda ep: bar.update(ep.steps, outcome=ep.outcome))
@@ -144,8 +148,9 @@ class Pipeline:
                                       "data/env_steps": steps})
                 write_json(d / f"data_{phase}.json", {"env_steps": steps, "samples": len(data),
                                                       "episodes": len(episodes), "episode_success": ok})
-                log.info("%s: %d samples, %d episodes, success of the executed policy %.3f",
-                         desc, len(data), len(episodes), ok)
+                log.info("%s: %d samples, %d episodes, success of the executed policy %.3f%s",
+                         desc, len(data), len(episodes), ok,
+                         f", learner decisions {learner.counts}" if isinstance(learner, VerifiedLearner) else "")
             datasets.append(Dataset.load(data_path))
             if phase < start_phase:
                 continue
