@@ -48,7 +48,8 @@ class ExpertPlanner:
 class RuntimePlanner:
     """MiniReasoner through planner.runtime.Planner: decide(summary) -> Decision -> (v, w)."""
 
-    def __init__(self, name: str, model_path: str, vehicle: str, verify: bool = True, backend: str = "onnx-int8"):
+    def __init__(self, name: str, model_path: str, vehicle: str, verify: bool = True, backend: str = "onnx-int8",
+                 deadline_ms: float | None = None):
         try:
             from planner.runtime import Planner, RuntimeConfig
         except ImportError as exc:
@@ -56,7 +57,8 @@ class RuntimePlanner:
         self.name = name
         try:
             self.planner = Planner(RuntimeConfig(model_path=model_path, vehicle=vehicle, verify=verify,
-                                                 backend=backend))
+                                                 backend=backend,
+                                                 **({} if deadline_ms is None else {"deadline_ms": deadline_ms})))
         except (ModelLoadError, ConfigError):
             raise
         except Exception as exc:   # a model that cannot be loaded is a user-facing error, not a crash
@@ -87,7 +89,8 @@ def _dwa(vehicle: str, opts: dict):
 def _mini(name: str, key: str, default: str, verify: bool,
           backend: str = "onnx-int8") -> Callable[[str, dict], RuntimePlanner]:
     def make(vehicle: str, opts: dict) -> RuntimePlanner:
-        return RuntimePlanner(name, opts.get(key) or default, vehicle, verify=verify, backend=backend)
+        return RuntimePlanner(name, opts.get(key) or default, vehicle, verify=verify, backend=backend,
+                              deadline_ms=opts.get("deadline_ms"))
     return make
 
 
@@ -207,6 +210,8 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
     results: dict[str, Any] = {"suite": name, "env": env_id, "episodes_per_level": episodes,
                                "levels": level_list, "split": "test" if world is None else "map",
                                "guidance": guidance,
+                               "deadline_ms": next((p.planner.cfg.deadline_ms for _, p in built
+                                                    if isinstance(p, RuntimePlanner)), None),
                                "machine": machine_info(), "planners": {}}
     total = len(built) * len(level_list) * episodes
     examples: dict[str, dict] = {}

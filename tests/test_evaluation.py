@@ -72,3 +72,13 @@ def test_bench_sim_prints_one_json_document():
     assert doc["steps_per_s"] > 0 and doc["beams"] == 64
     assert {d["policy"] for d in doc["drivers"]} == {"expert", "random"}
     assert "lidar_rayTestBatch" in doc["breakdown_us"]
+
+
+def test_eval_deadline_reaches_the_runtime_and_is_recorded(tmp_path):
+    res = evaluate("nav", planners=["minireasoner"], episodes=1, levels=[0], out_dir=tmp_path,
+                   options={"deadline_ms": 250.0})
+    assert res["deadline_ms"] == 250.0 and res["planners"]["minireasoner"]["overall"]["episodes"] == 1
+    assert make_planner("minireasoner", "jackal").planner.cfg.deadline_ms == 10.0    # the runtime's default
+    with pytest.raises(ConfigError, match="deadline_ms"):
+        make_planner("minireasoner", "jackal", {"deadline_ms": -1.0})
+    assert json.loads((tmp_path / "eval_nav.json").read_text())["deadline_ms"] == 250.0

@@ -33,6 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=0, help="episode seed offset (lidar noise)")
     p.add_argument("--guidance", choices=["path", "goal"], default="path",
                    help="what every planner is told: the global path's lookahead point (default) or the goal only")
+    p.add_argument("--deadline-ms", type=float,
+                   help="MiniReasoner's decision deadline (default: the runtime's 10 ms): a decision later than this "
+                        "is a stop, so outcomes depend on the machine's load; a large value (e.g. 1000) takes "
+                        "the load out, to compare models on a busy machine (latency: `planner bench`, `planner hil`)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
 
 
@@ -40,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from planner.errors import ConfigError, MapError
     from planner.evaluation import evaluate
     from planner.report import emit
-    options = {"model": args.model, "dense_model": args.dense_model, "sb3_path": args.sb3}
+    options = {"model": args.model, "dense_model": args.dense_model, "sb3_path": args.sb3,
+               "deadline_ms": args.deadline_ms}
     world = None
     if args.map:
         if not args.start or not args.goal:
