@@ -29,7 +29,7 @@ from planner.config import require
 from planner.decision import Decision
 from planner.errors import ModelLoadError
 from planner.export import card_config, checked_file, load_card
-from planner.sensing import ModelInput, SensorSummary
+from planner.sensing import ModelInput, SensorSummary, vehicle_sensing
 from planner.vehicles import STOP, VEHICLES, VehicleSpec, primitive_table, rollout, to_odom
 from planner.verifier import Motion, Verifier, VerifierConfig
 
@@ -156,7 +156,9 @@ class Planner:
         cfg.validate()
         self.cfg = cfg
         self.card, directory = load_card(cfg.model_path)
-        self.model_config, self.sensing_config = card_config(self.card)
+        self.model_config, card_sensing = card_config(self.card)
+        # The card's sensing is Nav's (the jackal's); a car sees with Drive's geometry, as in training.
+        self.sensing_config = vehicle_sensing(cfg.vehicle, card_sensing)
         self.vehicle: VehicleSpec = VEHICLES[cfg.vehicle]
         self.max_steps = cfg.max_refine_steps or self.model_config.max_steps
         self.exit_confidence = cfg.exit_confidence or self.model_config.exit_confidence

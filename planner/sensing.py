@@ -12,7 +12,7 @@ except for scans that cannot be interpreted at all (`SensorError`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -70,6 +70,28 @@ class SensingConfig:
     @property
     def sector_edges(self) -> np.ndarray:
         return np.linspace(-self.fov / 2, self.fov / 2, self.num_sectors + 1)
+
+
+# Each vehicle's sensing geometry: what its scenario family trained with (jackal: planner/Nav-v0 with
+# SensingConfig()'s 8 m; car: planner/Drive-v0, 30 m roads seen over 270 degrees, an 8 m carrot, movers
+# tracked to 15 m). A model card stores one SensingConfig (Nav's); a vehicle's fields below replace those
+# fields of it, everything else (num_sectors, motion_lookahead, min_valid_fraction, ...) is the card's.
+# The simulator (sim/drive_env.py DRIVE_SENSING) and the runtime (Planner.sensing_config, hence the ROS
+# node) both take the car's config from here, so the model sees a car's scan as it did in training.
+VEHICLE_SENSING: dict[str, dict[str, float]] = {
+    "jackal": {},
+    "car": {"fov": 1.5 * math.pi, "range_max": 30.0, "lookahead": 8.0, "motion_max_range": 15.0},
+}
+
+
+def vehicle_sensing(vehicle: str, base: SensingConfig | None = None) -> SensingConfig:
+    """The SensingConfig a `vehicle` (planner.vehicles.VEHICLES key) was trained with: `base` (a model
+    card's sensing; default SensingConfig()) with the vehicle's geometry from VEHICLE_SENSING."""
+    require(vehicle in VEHICLE_SENSING, f"no sensing config for vehicle {vehicle!r} "
+                                        f"(known: {sorted(VEHICLE_SENSING)})")
+    cfg = replace(base if base is not None else SensingConfig(), **VEHICLE_SENSING[vehicle])
+    cfg.validate()
+    return cfg
 
 
 @dataclass(frozen=True)

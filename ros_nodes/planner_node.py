@@ -68,8 +68,8 @@ class NodeConfig:
     odom_frame: str = "odom"             # frame of odometry and of the local plan
     base_frame: str = "base_link"        # frame of the commands (TwistStamped header)
     goal_frames: tuple[str, ...] = ("odom",)  # goals in other frames are rejected (no tf2 here)
-    lookahead: float = 0.0               # m along a global_plan to the model's goal; 0 = the model card's
-                                         # sensing.lookahead (2.5 m, what it was trained with)
+    lookahead: float = 0.0               # m along a global_plan to the model's goal; 0 = what the model
+                                         # was trained with for this vehicle (jackal 2.5 m, car 8 m)
     laser_x: float = 0.0                 # lidar mounting pose in base_frame (m, m, rad)
     laser_y: float = 0.0
     laser_yaw: float = 0.0
@@ -113,11 +113,11 @@ class BaselinePlanner:
     backend_name = "dwa"
 
     def __init__(self, cfg: NodeConfig):
-        from planner.sensing import SensingConfig
+        from planner.sensing import vehicle_sensing
         from planner.vehicles import VEHICLES
         from sim.dwa import DWAPlanner
         self.vehicle = VEHICLES[cfg.vehicle]
-        self.sensing_config = SensingConfig()
+        self.sensing_config = vehicle_sensing(cfg.vehicle)   # as the simulator's Nav / Drive give DWA
         self.goal_tolerance = cfg.goal_tolerance
         self.dwa = DWAPlanner()
         self.dwa.setup(self.vehicle)

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from planner.errors import ConfigError
-from planner.sensing import SensingConfig
+from planner.sensing import SensingConfig, vehicle_sensing
 from planner.vehicles import CAR, SPEED_FRACTIONS, STOP, TURN_FRACTIONS, VehicleSpec
 from sim.core import LidarConfig
 from sim.metrics import EpisodeRecorder
@@ -32,8 +32,15 @@ from sim.roads import (RoadWorld, check_road_level, generate_road, off_road,
                        road_time_limit)
 
 DRIVE_LIDAR = LidarConfig(beams=256, fov=1.5 * math.pi, range_min=0.1, range_max=30.0, noise_std=0.02)
-DRIVE_SENSING = SensingConfig(num_sectors=64, fov=1.5 * math.pi, range_max=30.0, lookahead=8.0,
-                              motion_max_range=15.0)
+DRIVE_SENSING = vehicle_sensing("car")   # the car's sensing, shared with the runtime (planner.sensing)
+
+
+def _drive_sensing(sensing: SensingConfig | dict | None) -> SensingConfig | dict:
+    """A dict of sensing overrides applies to the car's sensing (not to Nav's 8 m defaults)."""
+    if isinstance(sensing, dict):
+        from dataclasses import asdict
+        return {**asdict(DRIVE_SENSING), **sensing}
+    return sensing or DRIVE_SENSING
 
 
 class DriveEnv(NavEnv):
@@ -47,7 +54,7 @@ class DriveEnv(NavEnv):
         if world is not None and not isinstance(world, RoadWorld):
             raise ConfigError("Drive-v0 needs a RoadWorld (sim.roads.generate_road)")
         super().__init__(level=0, split=split, world=world, lidar=lidar or DRIVE_LIDAR,
-                         sensing=sensing or DRIVE_SENSING, reward=reward, max_episode_steps=max_episode_steps,
+                         sensing=_drive_sensing(sensing), reward=reward, max_episode_steps=max_episode_steps,
                          control_hz=control_hz, goal_tolerance=1.0, vehicle=CAR, render_mode=render_mode,
                          guidance=guidance)
         self.level = level
