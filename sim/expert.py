@@ -22,7 +22,8 @@ ROLLOUT_DT = 0.1       # s between checked poses
 COMMIT = 0.3           # s a primitive is held before the safety check assumes braking
 STATIC_MARGIN = 0.03   # m kept from static obstacles (on top of the conservative grid clearance)
 POINT_MARGIN = 0.05    # m, perimeter-point clearance for the exact-footprint check (when wedged)
-MOVER_MARGIN = 0.15    # m kept from movers (their motion is known, but keep a buffer)
+MOVER_MARGIN = 0.15    # m kept from movers (their motion is known, but keep a buffer); Expert(mover_margin=)
+                       # sets it per expert: training labels may come from a more cautious one
 HEADING_COST = 1.0     # per unit of (1 - cos(heading error)) w.r.t. the cost-to-go descent direction
 TIME_COST = 0.5        # per second taken to reach a rollout pose
 CHANGE_COST = 0.05     # per unit of normalised command change (smoothness)
@@ -34,8 +35,11 @@ CARROT_CELLS = 6       # grid cells ahead along the shortest path that set the d
 
 
 class Expert:
-    def __init__(self, world: World, vehicle: VehicleSpec, dt: float = 0.05):
+    def __init__(self, world: World, vehicle: VehicleSpec, dt: float = 0.05, mover_margin: float = MOVER_MARGIN):
+        if not 0.0 <= mover_margin <= 2.0:
+            raise ValueError(f"expert mover_margin must be in [0, 2] m, got {mover_margin!r}")
         self.world, self.vehicle, self.dt = world, vehicle, dt
+        self.mover_margin = float(mover_margin)
         self.plan = world.planning()
         self.table = primitive_table(vehicle).astype(np.float64)
         # Footprint covered by two circles on the long axis.
@@ -121,7 +125,7 @@ class Expert:
         for m in self.world.movers:
             mp = m.positions(t + self.times)                               # (K, 2)
             d = np.hypot(cx - mp[None, :, None, 0], cy - mp[None, :, None, 1]).min(axis=-1)
-            unsafe |= d < self.circle_r + m.radius + MOVER_MARGIN
+            unsafe |= d < self.circle_r + m.radius + self.mover_margin
         return unsafe
 
     def scores(self, x: float, y: float, yaw: float, v: float, w: float, t: float,

@@ -24,7 +24,8 @@ at episode end also "outcome" in {"success", "collision", "timeout", "out_of_roa
 kwargs: level (0..NUM_LEVELS-1), split ("train" | "val" | "test": which seed range worlds are drawn
 from), world (a fixed `sim.worlds.World`, e.g. from a ROS map), lidar (LidarConfig or dict), sensing
 (SensingConfig or dict), reward (RewardConfig or dict), max_episode_steps (default: 10 s + 3x the
-reference path time), control_hz, goal_tolerance, render_mode ("rgb_array").
+reference path time), control_hz, goal_tolerance, render_mode ("rgb_array"), expert_mover_margin (m the
+expert keeps from movers; default sim.expert.MOVER_MARGIN; training may label with a more cautious one).
 reset(options=) accepts {"level": int, "world_seed": int, "world": World}.
 """
 from __future__ import annotations
@@ -85,8 +86,11 @@ class NavEnv(gym.Env):
                  lidar: LidarConfig | dict | None = None, sensing: SensingConfig | dict | None = None,
                  reward: RewardConfig | dict | None = None, max_episode_steps: int | None = None,
                  control_hz: float = 20.0, goal_tolerance: float = 0.5, vehicle: str | VehicleSpec = "jackal",
-                 render_mode: str | None = None, guidance: str = "path"):
+                 render_mode: str | None = None, guidance: str = "path", expert_mover_margin: float | None = None):
         self.level = check_level(level)
+        if expert_mover_margin is not None and not 0.0 <= float(expert_mover_margin) <= 2.0:
+            raise ConfigError(f"expert_mover_margin must be in [0, 2] m, got {expert_mover_margin!r}")
+        self.expert_mover_margin = expert_mover_margin
         if guidance not in GUIDANCE:
             raise ConfigError(f"guidance must be one of {', '.join(GUIDANCE)}, got {guidance!r}")
         self.guidance = guidance
@@ -210,7 +214,8 @@ class NavEnv(gym.Env):
         """The privileged expert's primitive for the current state (imitation / DAgger labels)."""
         if self._expert is None:
             from sim.expert import Expert
-            self._expert = Expert(self.world, self.vehicle, dt=self.dt)
+            margin = {} if self.expert_mover_margin is None else {"mover_margin": float(self.expert_mover_margin)}
+            self._expert = Expert(self.world, self.vehicle, dt=self.dt, **margin)
         return self._expert.act(self.x, self.y, self.yaw, self.v, self.w, self.t)
 
     def render(self):

@@ -59,3 +59,43 @@ def test_expert_success_on_every_level_of_the_test_suite():
     for level, entry in res["planners"]["expert"]["levels"].items():
         assert entry["summary"]["success"] >= 0.95, (level, entry["summary"])
         assert entry["summary"]["collision"] == 0.0, (level, entry["summary"])
+
+
+def _closest_approach(margin):
+    # A mover timed so that the default expert slips past it (0.9 m centre to centre)
+    mover = Mover(0.3, 0.3, (2.5, -3.0), (2.5, 3.0), speed=0.8, phase=0.1)
+    world = World([], Pose2D(0, 0, 0), Pose2D(5, 0), (-2, -4, 7, 4), movers=[mover])
+    env = NavEnv(world=world, expert_mover_margin=margin)
+    env.reset(seed=0)
+    closest = np.inf
+    while True:
+        _, _, term, trunc, info = env.step(env.expert_action())
+        mx, my = mover.position(env.t)
+        closest = min(closest, float(np.hypot(env.x - mx, env.y - my)))
+        if term or trunc:
+            return info["outcome"], closest
+
+
+def test_a_more_cautious_labelling_expert_keeps_further_from_a_mover():
+    # Training labels may come from an expert with a wider mover margin (imitation.expert_mover_margin):
+    # the learner cannot know a mover's future, so it should not learn the privileged near misses.
+    outcome_default, closest_default = _closest_approach(0.15)
+    outcome_cautious, closest_cautious = _closest_approach(0.5)
+    assert outcome_default == outcome_cautious == "success"
+    assert closest_cautious > closest_default + 0.25, (closest_default, closest_cautious)
+
+
+def test_expert_mover_margin_is_validated_and_reaches_only_nav_envs():
+    from planner.errors import ConfigError
+    from planner.training.envs import ScenarioMixEnv
+    with pytest.raises(ConfigError, match="expert_mover_margin"):
+        NavEnv(expert_mover_margin=-0.1)
+    with pytest.raises(ValueError, match="mover_margin"):
+        Expert(World([], Pose2D(0, 0, 0), Pose2D(4, 0), (-4, -4, 5, 4)), NavEnv().vehicle, mover_margin=3.0)
+    env = ScenarioMixEnv(("nav", "drive"), (), seed=0, nav_kwargs={"expert_mover_margin": 0.4})
+    try:
+        assert env._envs["nav"].unwrapped.expert_mover_margin == 0.4
+        env.reset(options={"scenario": ("drive", 0, 0)})      # Drive-v0 takes no such argument
+        assert 0 <= env.expert_action() < NUM_PRIMITIVES
+    finally:
+        env.close()

@@ -24,6 +24,7 @@ class ImitationConfig:
     epochs: int = 6
     dagger_epochs: tuple[int, ...] = (2, 2, 1, 1)
     dagger_verify: bool = False    # DAgger rollouts drive the learner through the runtime's verifier
+    expert_mover_margin: float = 0.15  # m the labelling Nav expert keeps from movers (sim.expert.MOVER_MARGIN = 0.15)
     batch_size: int = 256
     lr: float = 1e-3
     lr_decay: float = 1.0          # the learning rate of phase p (0 = expert data, 1.. = DAgger rounds) is lr * lr_decay**p
@@ -43,6 +44,7 @@ class ImitationConfig:
         require(all(0 <= p <= 1 for p in self.dagger_expert_prob), "dagger_expert_prob in [0, 1]")
         require(self.lr > 0 and self.batch_size > 0 and self.lockstep_envs > 0, "lr, batch, envs > 0")
         require(0 < self.lr_decay <= 1, "imitation.lr_decay must be in (0, 1]")
+        require(0 <= self.expert_mover_margin <= 2, "imitation.expert_mover_margin must be in [0, 2] m")
         require(0 < self.gamma <= 1, "gamma must be in (0, 1]")
 
 

@@ -35,6 +35,7 @@ def seed_range(split: str, kind: str = "nav") -> range:
 class ScenarioMixEnv(gym.Env):
     """One env over many scenarios. `set_schedule(weights)` sets the probability of each
     (family, level); `reset(options={"scenario": (kind, level, seed)})` pins one (evaluation).
+    `nav_kwargs`: more planner/Nav-v0 keyword arguments (e.g. expert_mover_margin for the labels).
     With `maps` (sim.worlds.World list, e.g. a user's ROS maps), the family "map" is added and its
     "level" indexes `maps` (planner finetune)."""
 
@@ -42,7 +43,7 @@ class ScenarioMixEnv(gym.Env):
 
     def __init__(self, kinds: tuple[str, ...] = ("nav",), levels: tuple[int, ...] = (), seed: int = 0,
                  split: str = "train", reward: dict | None = None, maps: list | None = None,
-                 reward_scale: float = 1.0):
+                 reward_scale: float = 1.0, nav_kwargs: dict | None = None):
         self.maps = list(maps or [])
         self.reward_scale = reward_scale
         self.kinds = available_kinds(tuple(k for k in kinds if k != "map"))
@@ -54,7 +55,8 @@ class ScenarioMixEnv(gym.Env):
         self._levels = {k: tuple(l for l in (levels or range(num_levels(k))) if l < num_levels(k))
                         for k in self.kinds}
         self._rng = np.random.default_rng(seed)
-        self._envs = {k: gym.make(ENV_IDS[k], level=self._levels[k][0], split=split, reward=reward or None)
+        self._envs = {k: gym.make(ENV_IDS[k], level=self._levels[k][0], split=split, reward=reward or None,
+                                  **((nav_kwargs or {}) if k == "nav" else {}))
                       for k in self.kinds}
         if self.maps:
             self._envs["map"] = self._envs["nav"]

@@ -123,7 +123,8 @@ class Pipeline:
                 n_samples = cfg.expert_samples if phase == 0 else cfg.dagger_samples
                 expert_prob = 1.0 if phase == 0 else cfg.dagger_expert_prob[phase - 1]
                 envs = [ScenarioMixEnv(self.kinds, cfg.levels, seed=self.cfg.seed * 1000 + 100 * phase + i,
-                                       reward=self.cfg.reward, reward_scale=self.cfg.reward_scale)
+                                       reward=self.cfg.reward, reward_scale=self.cfg.reward_scale,
+                                       nav_kwargs={"expert_mover_margin": cfg.expert_mover_margin})
                         for i in range(cfg.lockstep_envs)]
                 for e in envs:
                     e.set_schedule(e.family_schedule(cfg.drive_fraction))
