@@ -78,6 +78,8 @@ class VerifierConfig:
     max_obstacle_speed: float = 3.0  # m/s; faster apparent motion is clipped to this
     motion_uncertainty: float = 0.2  # m/s; a moving hit's clearance shrinks by this x time ahead
     motion_horizon: float = 2.0     # s; moving hits are extrapolated this far at most, then held
+    reversal_horizon: float = 0.5   # s; diff drive: a moving hit may also turn back: it is swept at -v too,
+                                    # extrapolated this far (then held); 0 = off. Cars: off (measured worse)
 
     def validate(self) -> None:
         require(self.horizon >= 1.5, "verifier horizon must be >= 1.5 s")
@@ -95,6 +97,7 @@ class VerifierConfig:
         require(self.max_obstacle_speed > 0, "max_obstacle_speed must be positive")
         require(self.motion_uncertainty >= 0, "motion_uncertainty must be >= 0")
         require(self.motion_horizon > 0, "motion_horizon must be positive")
+        require(self.reversal_horizon >= 0, "reversal_horizon must be >= 0")
 
 
 Status = Literal["verified", "corrected", "fallback"]
@@ -193,18 +196,20 @@ def sweep_clearance(poses: np.ndarray, points: np.ndarray, half_length: float,
 
 def moving_clearance(poses: np.ndarray, times: np.ndarray, points: np.ndarray, velocity: np.ndarray,
                      half_length: float, half_width: float, uncertainty: float,
-                     per_pose: bool = False) -> np.ndarray:
+                     per_pose: bool = False, horizon: np.ndarray | None = None) -> np.ndarray:
     """Like `sweep_clearance` for points moving at `velocity` (M, 2): each pose (P, N, 3) at its time
     (P, N) meets the points where they will be then, and each distance shrinks by uncertainty x time
-    (may go below 0: how deep the predicted overlap is). `per_pose`: (P, N), each pose's own."""
+    (may go below 0: how deep the predicted overlap is). `per_pose`: (P, N), each pose's own. `horizon`
+    (M,): each point is extrapolated at most this long (s), then held."""
     p, n, _ = poses.shape
     if points.shape[0] == 0:
         return np.full((p, n) if per_pose else p, np.inf)
     t = times.reshape(1, -1)                                                # (1, K)
     flat = poses.reshape(-1, 3)
     c, s = np.cos(flat[:, 2])[None], np.sin(flat[:, 2])[None]
-    dx = points[:, :1] + velocity[:, :1] * t - flat[None, :, 0]             # (M, K)
-    dy = points[:, 1:] + velocity[:, 1:] * t - flat[None, :, 1]
+    t_move = t if horizon is None else np.minimum(t, np.asarray(horizon, np.float64)[:, None])
+    dx = points[:, :1] + velocity[:, :1] * t_move - flat[None, :, 0]        # (M, K)
+    dy = points[:, 1:] + velocity[:, 1:] * t_move - flat[None, :, 1]
     ax = np.maximum(np.abs(c * dx + s * dy) - half_length, 0.0)
     ay = np.maximum(np.abs(-s * dx + c * dy) - half_width, 0.0)
     d = (np.sqrt(ax * ax + ay * ay) - uncertainty * t).min(axis=0).reshape(p, n)
@@ -445,6 +450,9 @@ class Verifier:
         # Commit-then-brake pass (cars only; needs the braking tail to mean anything).
         use_commit = vehicle.kind == "ackermann" and cfg.car_commit_time > 0 and cfg.braking
         self.n_commit = math.ceil(cfg.car_commit_time / self.fine - 1e-9) if use_commit else 0
+        # Turned-back copies of moving hits: diff drive only. On Drive-v0 they sent the car off the road
+        # (VAL L3: out_of_road 0 -> 13%) swerving from traffic that does not turn (docs/BENCHMARKS.md).
+        self.reversal_horizon = cfg.reversal_horizon if vehicle.kind == "diff" else 0.0
         # Arrays fixed by the configuration (per number of steps), computed on first use: the same values
         # as computing them per call, without the per-call cost (read-only).
         self._const: dict[tuple, object] = {}
@@ -622,13 +630,23 @@ class Verifier:
 
     # -- sweeping ---------------------------------------------------------------------------
     def _points(self, summary: SensorSummary, motion: Motion | None):
-        """(static points (M, 2), moving points (D, 2), their velocities (D, 2)), finite only."""
+        """(static points (M, 2), moving points (D, 2), their velocities (D, 2), how long (s) each is
+        extrapolated (D,)), finite only. With reversal_horizon, each moving hit comes twice: as seen, and
+        turned back (-v) for reversal_horizon (diff drive). Why: the tracker notices a turn 0.3-0.5 s late (its
+        velocity comes from scans up to motion_window apart), and boxes turning back into a path the
+        robot had committed to caused most collisions with movers (docs/BENCHMARKS.md, "Movers that
+        turn back")."""
         pts = np.asarray(summary.points, dtype=np.float64).reshape(-1, 2)
         ok = np.isfinite(pts).all(axis=1)
         if motion is not None and motion.moving.shape[0] == pts.shape[0] and motion.moving.any():
             mov = ok & motion.moving
-            return pts[ok & ~mov], pts[mov], np.asarray(motion.velocity, np.float64)[mov]
-        return pts[ok], np.zeros((0, 2)), np.zeros((0, 2))
+            moving, velocity = pts[mov], np.asarray(motion.velocity, np.float64)[mov]
+            horizon = np.full(moving.shape[0], self.cfg.motion_horizon)
+            if self.reversal_horizon > 0:
+                moving, velocity = np.concatenate([moving, moving]), np.concatenate([velocity, -velocity])
+                horizon = np.concatenate([horizon, np.full(horizon.shape, self.reversal_horizon)])
+            return pts[ok & ~mov], moving, velocity, horizon
+        return pts[ok], np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
 
     def _relevant_points(self, points: np.ndarray, swept: np.ndarray) -> np.ndarray:
         """Points that can be within clearance_cap of any swept footprint (others only cost time): those
@@ -648,7 +666,7 @@ class Verifier:
         """For each segment of the poses (K, N, 3) at times (K, N) split at `cuts` (one sweep for all):
         (clearance from static hits, clearance from moving hits at their predicted places, time of the
         first pose within safety_margin of a moving hit (inf: none)), (K,) each, clearances capped."""
-        static, moving, velocity = points
+        static, moving, velocity, horizon = points
         cap = self.cfg.clearance_cap
         d_static = sweep_clearance(poses, self._relevant_points(static, poses), self.half_length,
                                    self.half_width, per_pose=True)
@@ -656,7 +674,7 @@ class Verifier:
         if moving.shape[0]:
             held = np.minimum(times, self.cfg.motion_horizon)      # extrapolate so far, then hold
             d_moving = moving_clearance(poses, held, moving, velocity, self.half_length, self.half_width,
-                                        self.cfg.motion_uncertainty, per_pose=True)
+                                        self.cfg.motion_uncertainty, per_pose=True, horizon=horizon)
         out = []
         bounds = (0,) + tuple(cuts) + (poses.shape[1],)
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -703,7 +721,7 @@ class Verifier:
                 # else holds (most alternatives, in clutter); only the others pay for the stops and the
                 # moving hits. Its reported clearance is that of the look-ahead (<= safety_margin).
                 none = np.zeros((0, 2))
-                ahead_s = self._sweep(swept, times, (pts[0], none, none))[0][0]
+                ahead_s = self._sweep(swept, times, (pts[0], none, none, np.zeros(0)))[0][0]
                 rows = np.flatnonzero(self.is_safe(ahead_s))
             if rows.size:
                 (a_s, a_m, a_c), (s_s, s_m, s_c) = self._sweep(

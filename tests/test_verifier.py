@@ -7,7 +7,7 @@ import pytest
 from planner.errors import ConfigError
 from planner.sensing import Pose2D, Scan, SensingConfig, Twist2D, summarize
 from planner.vehicles import CAR, JACKAL, NUM_PRIMITIVES, SPEED_FRACTIONS, STOP, TURN_FRACTIONS, primitive_table
-from planner.verifier import Verifier, VerifierConfig, sweep_clearance
+from planner.verifier import Motion, Verifier, VerifierConfig, sweep_clearance
 from scan_geometry import box_segments, rect_point_distance, summary_for
 
 TABLE = primitive_table(JACKAL)
@@ -211,3 +211,29 @@ def test_car_lane_change_on_a_pybullet_road_is_not_rejected():
     # Safety did not go: insisting on full lock for 4 s never hits anything or leaves the road; the
     # verifier corrects it whenever holding it then braking would come within car_margin of a rail.
     assert outcome not in ("collision", "out_of_road") and "corrected" in statuses
+
+
+def test_a_moving_hit_may_turn_back_into_the_path():
+    # A box 0.8 m left of the robot's line, walking away from it at 1 m/s, while the robot drives at
+    # 2 m/s: as seen it is long gone when the robot passes; turned back (as the simulator's movers and
+    # people do, and the tracker notices 0.3-0.5 s late) it is in the way.
+    cx, cy = 1.6, 0.8
+    s = summary_for(box_segments(-7, -7, 7, 7) + box_segments(cx - 0.2, cy - 0.2, cx + 0.2, cy + 0.2), v0=2.0)
+    pts = np.asarray(s.points, dtype=np.float64).reshape(-1, 2)
+    on_box = np.isfinite(pts).all(axis=1) & (np.abs(pts[:, 0] - cx) < 0.25) & (np.abs(pts[:, 1] - cy) < 0.25)
+    assert on_box.sum() > 5
+    motion = Motion(np.where(on_box[:, None], (0.0, 1.0), 0.0), on_box)
+    as_seen = Verifier(JACKAL, VerifierConfig(reversal_horizon=0.0)).verify(s, one_hot(FULL_AHEAD), FULL_AHEAD, motion)
+    assert as_seen.status == "verified"
+    out = Verifier(JACKAL, VerifierConfig(reversal_horizon=0.5)).verify(s, one_hot(FULL_AHEAD), FULL_AHEAD, motion)
+    assert out.status != "verified" and out.primitive != FULL_AHEAD
+    # Turned back only for reversal_horizon: the same box 2 m left stays out of reach.
+    assert VerifierConfig().reversal_horizon == 0.5
+    far = summary_for(box_segments(-7, -7, 7, 7) + box_segments(cx - 0.2, 2.0 - 0.2, cx + 0.2, 2.0 + 0.2), v0=2.0)
+    far_pts = np.asarray(far.points, dtype=np.float64).reshape(-1, 2)
+    far_box = np.isfinite(far_pts).all(axis=1) & (np.abs(far_pts[:, 0] - cx) < 0.25) & (np.abs(far_pts[:, 1] - 2.0) < 0.25)
+    far_motion = Motion(np.where(far_box[:, None], (0.0, 1.0), 0.0), far_box)
+    assert Verifier(JACKAL).verify(far, one_hot(FULL_AHEAD), FULL_AHEAD, far_motion).status == "verified"
+    assert Verifier(CAR).reversal_horizon == 0.0           # cars: not applied (Drive went off the road)
+    with pytest.raises(ConfigError):
+        Verifier(JACKAL, VerifierConfig(reversal_horizon=-1.0))

@@ -141,18 +141,19 @@ def replay(rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return res
 
 
-def replay_verifier(rec: dict[str, np.ndarray], seed: int = 11) -> np.ndarray:
+def replay_verifier(rec: dict[str, np.ndarray], seed: int = 11, cfg=None) -> np.ndarray:
     """Verifier.verify of the code at hand along a recorded sequence (every hit, the tracker's motion), for
     a seeded score vector per step: its best primitive and a random one (alternatives, fallbacks), as the
     Jackal and, every 4th step, as the car (the same scan, the car's footprint and kinematics). One text
-    per call."""
+    per call. `cfg`: the VerifierConfig (default: the current defaults)."""
     import dataclasses
 
     from planner.vehicles import CAR, NUM_PRIMITIVES
-    from planner.verifier import Verifier
+    from planner.verifier import Verifier, VerifierConfig
+    cfg = cfg or VerifierConfig()
     rng = np.random.default_rng(seed)
     tracker = MotionTracker()
-    verifiers = {"jackal": (Verifier(JACKAL), JACKAL), "car": (Verifier(CAR), CAR)}
+    verifiers = {"jackal": (Verifier(JACKAL, cfg), JACKAL), "car": (Verifier(CAR, cfg), CAR)}
     out = []
     for i in range(len(rec["stamp"])):
         if rec["episode_start"][i]:
