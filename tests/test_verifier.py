@@ -213,26 +213,27 @@ def test_car_lane_change_on_a_pybullet_road_is_not_rejected():
     assert outcome not in ("collision", "out_of_road") and "corrected" in statuses
 
 
+def moving_box(cx, cy, velocity, v0=0.0):
+    """Open room with a 0.4 m box at (cx, cy) whose hits move at `velocity` (robot frame): summary, Motion."""
+    s = summary_for(box_segments(-7, -7, 7, 7) + box_segments(cx - 0.2, cy - 0.2, cx + 0.2, cy + 0.2), v0=v0)
+    pts = np.asarray(s.points, dtype=np.float64).reshape(-1, 2)
+    on_box = np.isfinite(pts).all(axis=1) & (np.abs(pts[:, 0] - cx) < 0.25) & (np.abs(pts[:, 1] - cy) < 0.25)
+    assert on_box.sum() > 5
+    return s, Motion(np.where(on_box[:, None], velocity, 0.0), on_box)
+
+
 def test_a_moving_hit_may_turn_back_into_the_path():
     # A box 0.8 m left of the robot's line, walking away from it at 1 m/s, while the robot drives at
     # 2 m/s: as seen it is long gone when the robot passes; turned back (as the simulator's movers and
     # people do, and the tracker notices 0.3-0.5 s late) it is in the way.
-    cx, cy = 1.6, 0.8
-    s = summary_for(box_segments(-7, -7, 7, 7) + box_segments(cx - 0.2, cy - 0.2, cx + 0.2, cy + 0.2), v0=2.0)
-    pts = np.asarray(s.points, dtype=np.float64).reshape(-1, 2)
-    on_box = np.isfinite(pts).all(axis=1) & (np.abs(pts[:, 0] - cx) < 0.25) & (np.abs(pts[:, 1] - cy) < 0.25)
-    assert on_box.sum() > 5
-    motion = Motion(np.where(on_box[:, None], (0.0, 1.0), 0.0), on_box)
+    s, motion = moving_box(1.6, 0.8, (0.0, 1.0), v0=2.0)
     as_seen = Verifier(JACKAL, VerifierConfig(reversal_horizon=0.0)).verify(s, one_hot(FULL_AHEAD), FULL_AHEAD, motion)
     assert as_seen.status == "verified"
     out = Verifier(JACKAL, VerifierConfig(reversal_horizon=0.5)).verify(s, one_hot(FULL_AHEAD), FULL_AHEAD, motion)
     assert out.status != "verified" and out.primitive != FULL_AHEAD
     # Turned back only for reversal_horizon: the same box 2 m left stays out of reach.
     assert VerifierConfig().reversal_horizon == 0.5
-    far = summary_for(box_segments(-7, -7, 7, 7) + box_segments(cx - 0.2, 2.0 - 0.2, cx + 0.2, 2.0 + 0.2), v0=2.0)
-    far_pts = np.asarray(far.points, dtype=np.float64).reshape(-1, 2)
-    far_box = np.isfinite(far_pts).all(axis=1) & (np.abs(far_pts[:, 0] - cx) < 0.25) & (np.abs(far_pts[:, 1] - 2.0) < 0.25)
-    far_motion = Motion(np.where(far_box[:, None], (0.0, 1.0), 0.0), far_box)
+    far, far_motion = moving_box(1.6, 2.0, (0.0, 1.0), v0=2.0)
     assert Verifier(JACKAL).verify(far, one_hot(FULL_AHEAD), FULL_AHEAD, far_motion).status == "verified"
     assert Verifier(CAR).reversal_horizon == 0.0           # cars: not applied (Drive went off the road)
     with pytest.raises(ConfigError):
