@@ -29,11 +29,14 @@ def test_verified_rollouts_survive_where_the_bare_learner_crashes_and_the_expert
     model = FullSpeedAhead()
     try:
         _, bare = run_episodes([env], iter([("map", 0, 1)]), make_act_fn(model), expert_prob=0.0, record=False)
+        cars_only = VerifiedLearner(model, 1, families=("drive",))     # Nav rollouts stay bare
+        _, unverified = run_episodes([env], iter([("map", 0, 1)]), cars_only, expert_prob=0.0, record=False)
         learner = VerifiedLearner(model, 1)
         data, verified = run_episodes([env], iter([("map", 0, 1), ("map", 0, 2)]), learner, expert_prob=0.0)
     finally:
         env.close()
     assert bare[0].outcome == "collision"
+    assert unverified[0].outcome == "collision" and sum(cars_only.counts.values()) == 0
     assert all(e.outcome != "collision" for e in verified)
     # the verifier corrected the learner; the straight-ahead choice was still accepted while clear
     assert learner.counts["verified"] > 0 and learner.counts["corrected"] + learner.counts["fallback"] > 0

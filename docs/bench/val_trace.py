@@ -1,5 +1,5 @@
 """Why VAL Nav episodes fail (docs/BENCHMARKS.md, "Session 6"): runs episodes N0..N1-1 of LEVEL with the
-shipped model (runtime defaults, deadline 1000 ms) and prints, using simulator truth for diagnosis only:
+shipped model or MODEL_CARD (runtime defaults, deadline 1000 ms) and prints, using simulator truth for diagnosis only:
 
 - `collisions`: for every collision, the last 1.5 s step by step: robot speed and decision, the nearest
   mover's true position and velocity in the robot frame, how many swept hits lie on it, how many the
@@ -7,7 +7,7 @@ shipped model (runtime defaults, deadline 1000 ms) and prints, using simulator t
 - `timeouts`: for every timeout, the share of time standing and within 2 m of a mover, how far the robot
   got around in the second half, and its decision statuses.
 
-    .venv/bin/python docs/bench/val_trace.py collisions|timeouts LEVEL N0 N1
+    .venv/bin/python docs/bench/val_trace.py collisions|timeouts LEVEL N0 N1 [MODEL_CARD]
 """
 import math
 import sys
@@ -41,10 +41,11 @@ def nearest_mover(u, planner) -> dict:
 
 
 def main() -> None:
+    if len(sys.argv) not in (5, 6) or sys.argv[1] not in ("collisions", "timeouts"):
+        raise SystemExit("usage: val_trace.py collisions|timeouts LEVEL N0 N1 [MODEL_CARD]")
     mode, level, n0, n1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    if mode not in ("collisions", "timeouts"):
-        raise SystemExit("usage: val_trace.py collisions|timeouts LEVEL N0 N1")
-    planner = Planner(RuntimeConfig(model_path="models/weights/mini.card.json", vehicle="jackal", deadline_ms=1000))
+    model = sys.argv[5] if len(sys.argv) == 6 else "models/weights/mini.card.json"
+    planner = Planner(RuntimeConfig(model_path=model, vehicle="jackal", deadline_ms=1000))
     env = gym.make("planner/Nav-v0", level=level, split="val")
     u = env.unwrapped
     for i in range(n0, n1):

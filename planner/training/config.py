@@ -23,7 +23,8 @@ class ImitationConfig:
     dagger_expert_prob: tuple[float, ...] = (0.5, 0.2)
     epochs: int = 6
     dagger_epochs: tuple[int, ...] = (2, 2, 1, 1)
-    dagger_verify: bool = False    # DAgger rollouts drive the learner through the runtime's verifier
+    dagger_verify: tuple[str, ...] = ()  # families ("nav", "drive") whose DAgger rollouts drive the learner
+                                         # through the runtime's verifier
     expert_mover_margin: float = 0.15  # m the labelling Nav expert keeps from movers (sim.expert.MOVER_MARGIN = 0.15)
     batch_size: int = 256
     lr: float = 1e-3
@@ -38,6 +39,7 @@ class ImitationConfig:
     def validate(self) -> None:
         require(set(self.envs) <= {"nav", "drive"} and "nav" in self.envs, "imitation.envs: 'nav' [, 'drive']")
         require(0 <= self.drive_fraction <= 1, "imitation.drive_fraction must be in [0, 1]")
+        require(set(self.dagger_verify) <= set(self.envs), "imitation.dagger_verify: a subset of imitation.envs")
         require(self.expert_samples > 0 and self.epochs > 0, "imitation needs samples and epochs")
         require(len(self.dagger_expert_prob) >= self.dagger_rounds and len(self.dagger_epochs) >= self.dagger_rounds,
                 "imitation.dagger_expert_prob and dagger_epochs need one entry per DAgger round")

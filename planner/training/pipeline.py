@@ -131,7 +131,8 @@ class Pipeline:
                 desc = "expert data" if phase == 0 else f"DAgger round {phase} (expert p={expert_prob})"
                 learner = None
                 if phase > 0:
-                    learner = VerifiedLearner(model, len(envs)) if cfg.dagger_verify else make_act_fn(model)
+                    learner = (VerifiedLearner(model, len(envs), families=cfg.dagger_verify) if cfg.dagger_verify
+                               else make_act_fn(model))
                 with Progress(n_samples, desc) as bar:
                     data, episodes = run_episodes(
                         envs, random_scenarios(), learner,

@@ -7,6 +7,10 @@ where the verifier corrects or stops it -- where every remaining Nav collision s
 (updated every step, whoever drives), and the learner's logits go through `Verifier.verify` on the same
 swept view as `planner.runtime.Planner` (`swept_view`), with the runtime's default configuration. No
 deadline: training measures decisions, not latency.
+
+`families` picks which scenario families are verified ("nav": differential drive, "drive": cars); the
+others roll out the bare network. Verified Drive rollouts cost Drive success on VAL in every run that
+used them (docs/BENCHMARKS.md, "Session 7").
 """
 from __future__ import annotations
 
@@ -21,8 +25,10 @@ from planner.verifier import Motion, Verifier
 class VerifiedLearner:
     """act for `run_episodes`: the greedy learner behind the runtime's verifier, one tracker per env."""
 
-    def __init__(self, model: torch.nn.Module, n_envs: int, cfg: RuntimeConfig = RuntimeConfig()):
+    def __init__(self, model: torch.nn.Module, n_envs: int, cfg: RuntimeConfig = RuntimeConfig(),
+                 families: tuple[str, ...] = ("nav", "drive")):
         self.model, self.cfg = model, cfg
+        self.kinds = {{"nav": "diff", "drive": "ackermann"}[f] for f in families}
         self.inputs = [ModelInput(False, cfg.verifier) for _ in range(n_envs)]
         self.motion: list[Motion | None] = [None] * n_envs
         self.verifiers: dict = {}
@@ -46,6 +52,9 @@ class VerifiedLearner:
         self.model.train(was_training)
         out = np.empty(len(live), dtype=np.int64)
         for j, (i, summary) in enumerate(zip(live, summaries)):
+            if summary.vehicle.kind not in self.kinds:
+                out[j] = int(np.argmax(logits[j]))
+                continue
             verifier = self.verifiers.get(summary.vehicle)
             if verifier is None:
                 verifier = self.verifiers[summary.vehicle] = Verifier(summary.vehicle, self.cfg.verifier)
