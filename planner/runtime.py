@@ -80,6 +80,10 @@ class RuntimeConfig:
                                        # hit); the tracker still sees every hit
     path_horizon: float = 2.0          # s of local path in the Decision
     path_dt: float = 0.2               # s between its waypoints
+    stall_recovery_s: float = 2.0      # after the model has chosen STOP this long while the vehicle stands and
+                                       # nothing moving is in view, offer the verifier its best moving primitive
+                                       # instead (0 = off); a static obstacle never clears, so STOP there is forever
+    stall_speed: float = 0.05          # m/s: slower than this counts as standing
     verifier: VerifierConfig = field(default_factory=VerifierConfig)
 
     def validate(self) -> None:
@@ -93,6 +97,8 @@ class RuntimeConfig:
         require(0 <= self.verify_point_bin_deg <= 10, "verify_point_bin_deg must be in [0, 10]")
         require(self.path_horizon >= 1.5 and self.path_horizon / self.path_dt >= 5,
                 "the path needs >= 5 waypoints over >= 1.5 s")
+        require(self.stall_recovery_s >= 0, "stall_recovery_s must be >= 0 (0 = off)")
+        require(self.stall_speed > 0, "stall_speed must be positive")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,6 +176,8 @@ class Planner:
         self.tracker = self.model_input.tracker
         self.table = primitive_table(self.vehicle)
         self.last: dict[str, Any] = {}
+        self._stall_since: float | None = None
+        self._recovering_since: float | None = None
         self._warm_up()
 
     # -- loading ---------------------------------------------------------------------------------
@@ -212,6 +220,8 @@ class Planner:
         The model keeps no state between calls."""
         self.last = {}
         self.model_input.reset()
+        self._stall_since: float | None = None      # stamp since which the model has chosen STOP while standing
+        self._recovering_since: float | None = None  # stamp at which a stall recovery began
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -226,6 +236,35 @@ class Planner:
         except Exception as exc:  # a planner that is unsure stops the robot and says why
             log.exception("decide failed")
             return self._stop(summary, "fallback", f"planner error: {type(exc).__name__}: {exc}", t0)
+
+    def _stall_recovery(self, summary: SensorSummary, chosen: int, motion) -> str:
+        """Why this decision is a stall recovery ("" when it is not). The model may keep choosing STOP in
+        front of a static obstacle it does not know how to pass (Drive: behind a parked car); nothing in
+        view changes, so it would stand until the episode ends. After cfg.stall_recovery_s of that, with
+        nothing moving in view, its best moving primitives go to the verifier instead, for as long again
+        or until the model itself moves."""
+        cfg = self.cfg
+        if cfg.stall_recovery_s <= 0 or not cfg.verify:
+            return ""
+        now = float(summary.stamp)
+        if chosen != STOP:
+            self._stall_since = self._recovering_since = None
+            return ""
+        if self._recovering_since is not None:
+            if 0 <= now - self._recovering_since <= cfg.stall_recovery_s:
+                return f"stall recovery ({now - self._recovering_since:.1f} s in)"
+            self._recovering_since = self._stall_since = None   # it did not help: wait for another stall
+        standing = abs(summary.twist.v) < cfg.stall_speed
+        quiet = motion is None or not motion.count
+        if not (standing and quiet):
+            self._stall_since = None
+            return ""
+        if self._stall_since is None or now < self._stall_since:
+            self._stall_since = now
+        if now - self._stall_since < cfg.stall_recovery_s:
+            return ""
+        self._recovering_since = now
+        return f"stall recovery (the model chose STOP for {now - self._stall_since:.1f} s standing)"
 
     def _elapsed_ms(self, t0: float) -> float:
         return (time.perf_counter() - t0) * 1e3
@@ -291,6 +330,11 @@ class Planner:
         logits = out["logits"][0].astype(np.float64)
         confidence = float(out["confidence"][0])
         chosen = int(np.argmax(logits))
+        recovery = self._stall_recovery(summary, chosen, motion)
+        if recovery:
+            logits = logits.copy()
+            logits[STOP] = -np.inf     # the verifier then tries the model's moving primitives in score order
+            chosen = int(np.argmax(logits))
         self.last = {"logits": logits, "confidence": confidence, "steps": steps, "stopped_by": stopped_by,
                      "model_path_robot": out["path"][0], "gate": out["gate"][0],
                      "keep_index": out["keep_index"][0], "value": float(out["value"][0]),
@@ -302,6 +346,12 @@ class Planner:
             verified = self.verifier.verify(swept, logits, chosen, motion, deadline=budget_end)
             primitive, v, w = verified.primitive, verified.v, verified.w
             status, reason, path_robot = verified.status, verified.reason, verified.path_robot
+            if recovery:
+                if primitive == STOP:   # nothing clear to move to: stand, as the model chose
+                    status, reason = "verified", f"{recovery}; no primitive is clear, standing"
+                else:
+                    status, reason = "corrected", f"{recovery}; took primitive {primitive}" + (
+                        f" ({reason})" if reason else "")
             self.last["clearance"] = verified.clearance
             self.last["moving_hits"] = motion.count if motion is not None else 0
             self.last["motion"] = motion          # per-hit velocities of the swept points (diagnostics)

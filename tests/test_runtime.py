@@ -194,3 +194,66 @@ def test_a_dense_scan_is_swept_at_one_degree_and_decides_like_the_full_scan(card
     assert len(binned.last["swept_points"]) <= 272 < len(summary.points)
     assert len(full.last["swept_points"]) == len(summary.points)
     assert (a.status, a.primitive) == (b.status, b.primitive)
+
+
+@pytest.fixture(scope="module")
+def stop_card(tmp_path_factory):
+    """A real exported model that has learned one thing: always STOP, with one forward primitive second."""
+    import torch
+    from models.minireasoner import PRESETS, MiniReasoner
+    from planner.export import export_model
+    from planner.vehicles import JACKAL
+    forward = next(k for k, (v, w) in enumerate(primitive_table(JACKAL)) if v > 0.3 and w == 0)
+    torch.manual_seed(0)
+    model = MiniReasoner(PRESETS["mini"]())
+    with torch.no_grad():
+        model.head_logits.weight.mul_(1e-3)
+        model.head_logits.bias.zero_()
+        model.head_logits.bias[STOP] = 10.0
+        model.head_logits.bias[forward] = 5.0
+    card = export_model(model, tmp_path_factory.mktemp("stopper"), name="mini", preset="mini",
+                        training={"data": "test fixture: a model that always stops"})
+    return str(card), forward
+
+
+def test_stall_recovery_moves_a_model_that_stands_forever_only_when_nothing_moves(stop_card):
+    card, forward = stop_card
+    open_space = summary_for(FAR_BOX, v0=0.0, goal=(5.0, 0.0))
+
+    def run(planner, stamps, scene=lambda t: open_space, v0=0.0):
+        planner.reset()
+        return [planner.decide(dataclasses.replace(scene(t), stamp=t, twist=Twist2D(v0, 0.0))) for t in stamps]
+
+    # Off: the model stands for good.
+    off = Planner(RuntimeConfig(model_path=card, backend="onnx-fp32", deadline_ms=1000.0, stall_recovery_s=0.0))
+    assert all(d.primitive == STOP and d.status == "verified" for d in run(off, np.arange(0, 3, 0.1)))
+
+    on = Planner(RuntimeConfig(model_path=card, backend="onnx-fp32", deadline_ms=1000.0, stall_recovery_s=1.0))
+    ds = run(on, np.arange(0, 1.6, 0.1))
+    assert all(d.primitive == STOP and d.status == "verified" for d in ds[:10])     # 0.0-0.9 s: standing
+    moved = ds[10:]                                                                  # from 1.0 s: its best move
+    assert all(d.primitive == forward and d.status == "corrected" and "stall recovery" in d.reason for d in moved)
+
+    # Recovery lasts stall_recovery_s, then a new stall must build up (it does not oscillate every step).
+    ds = run(on, np.arange(0, 4.0, 0.1))
+    kinds = ["move" if d.primitive != STOP else "stop" for d in ds]
+    assert kinds[:10] == ["stop"] * 10 and kinds[10:21] == ["move"] * 11 and kinds[21] == "stop"
+
+    # A moving robot is not stalled.
+    assert all(d.primitive == STOP for d in run(on, np.arange(0, 3, 0.1), v0=0.5))
+
+    # A wall 0.6 m ahead: the forward move is refused; a spin (the next clear primitive) is taken instead.
+    wall = summary_for([(0.6, -3.0, 0.6, 3.0)], v0=0.0, goal=(5.0, 0.0))
+    d = run(on, np.arange(0, 1.5, 0.1), scene=lambda t: wall)[-1]
+    assert d.status == "corrected" and d.primitive != forward and abs(d.v) < 1e-9 and abs(d.w) > 0
+
+    # Something moving in view (a box crossing 2 m ahead): standing for it is right, no recovery.
+    def crossing(t):
+        y = -1.5 + 0.5 * t
+        return summary_for(FAR_BOX + box_segments(2.0, y - 0.2, 2.4, y + 0.2), goal=(5.0, 0.0))
+    ds = run(on, np.arange(0, 3, 0.05), scene=crossing)
+    assert on.last["moving_hits"] > 0
+    assert all(d.primitive == STOP for d in ds)
+
+    with pytest.raises(ConfigError):
+        from_dict(RuntimeConfig, {"stall_recovery_s": -1.0})
