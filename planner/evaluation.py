@@ -310,7 +310,7 @@ def plot_success(results: dict, path: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_title(f"{results['suite']}: success ({results['episodes_per_level']} episodes)" if on_map else
                  f"{results['suite']}: success by difficulty ({results['episodes_per_level']} episodes/level)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the bars, not on them
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -38,7 +38,9 @@ def main() -> None:
                                      for n, e in result["planners"].items()})
     (out / f"{stem}.summary.json").write_text(_to_json(summary))
     (out / f"{stem}.md").write_text(f"# Evaluation: {result['suite']} (TEST seeds)\n\n{result['table']}\n")
-    plot_success(dict(result, episodes_per_level="20-50"), out / f"{stem}_success.png")
+    counts = sorted(set(result["episodes_per_level"].values()))
+    per_level = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    plot_success(dict(result, episodes_per_level=per_level), out / f"{stem}_success.png")
     print(result["table"])
 
 
