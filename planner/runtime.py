@@ -175,9 +175,7 @@ class Planner:
         self.model_input = ModelInput(self.sensing_config.motion_lookahead > 0, cfg.verifier)
         self.tracker = self.model_input.tracker
         self.table = primitive_table(self.vehicle)
-        self.last: dict[str, Any] = {}
-        self._stall_since: float | None = None
-        self._recovering_since: float | None = None
+        self.reset()
         self._warm_up()
 
     # -- loading ---------------------------------------------------------------------------------
@@ -216,9 +214,9 @@ class Planner:
             self.backend.step(out["x"], out["z"], state)
 
     def reset(self) -> None:
-        """Forget the previous decision and the remembered scans (new goal / episode, robot moved).
-        The model keeps no state between calls."""
-        self.last = {}
+        """Forget the previous decision, the remembered scans and the stall timer (new goal / episode,
+        robot moved). The model keeps no state between calls."""
+        self.last: dict[str, Any] = {}
         self.model_input.reset()
         self._stall_since: float | None = None      # stamp since which the model has chosen STOP while standing
         self._recovering_since: float | None = None  # stamp at which a stall recovery began
