@@ -329,10 +329,11 @@ class Planner:
         confidence = float(out["confidence"][0])
         chosen = int(np.argmax(logits))
         recovery = self._stall_recovery(summary, chosen, motion)
+        scores = logits
         if recovery:
-            logits = logits.copy()
-            logits[STOP] = -np.inf     # the verifier then tries the model's moving primitives in score order
-            chosen = int(np.argmax(logits))
+            scores = logits.copy()
+            scores[STOP] = -np.inf     # the verifier then tries the model's moving primitives in score order
+            chosen = int(np.argmax(scores))
         self.last = {"logits": logits, "confidence": confidence, "steps": steps, "stopped_by": stopped_by,
                      "model_path_robot": out["path"][0], "gate": out["gate"][0],
                      "keep_index": out["keep_index"][0], "value": float(out["value"][0]),
@@ -341,12 +342,14 @@ class Planner:
         if cfg.verify:
             # Past the deadline less a safety reserve, the verifier stops searching (and we stop).
             budget_end = t0 + max(cfg.deadline_ms - 0.5 * cfg.verify_reserve_ms, 0.0) / 1e3
-            verified = self.verifier.verify(swept, logits, chosen, motion, deadline=budget_end)
+            verified = self.verifier.verify(swept, scores, chosen, motion, deadline=budget_end)
             primitive, v, w = verified.primitive, verified.v, verified.w
             status, reason, path_robot = verified.status, verified.reason, verified.path_robot
             if recovery:
-                if primitive == STOP:   # nothing clear to move to: stand, as the model chose
+                if primitive == STOP and verified.exhausted:  # nothing clear to move to: stand, as the model chose
                     status, reason = "verified", f"{recovery}; no primitive is clear, standing"
+                elif primitive == STOP:                       # e.g. no time left to search: the verifier's stop
+                    reason = f"{recovery}; {reason}"
                 else:
                     status, reason = "corrected", f"{recovery}; took primitive {primitive}" + (
                         f" ({reason})" if reason else "")

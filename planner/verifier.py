@@ -112,6 +112,7 @@ class Verified:
     reason: str                  # why it was corrected / why we stop ("" when verified)
     path_robot: np.ndarray = field(repr=False)   # (N, 3) swept path without the braking tail, robot frame
     clearance: float = 0.0       # m, of the primitive sent (capped at clearance_cap)
+    exhausted: bool = False      # every primitive was swept and none is safe (not: out of time, bad input)
 
 
 @dataclass(frozen=True)
@@ -830,7 +831,7 @@ class Verifier:
         why = (f"no safe primitive (chosen {chosen} clearance {clear[0]:.2f} m; "
                f"all {NUM_PRIMITIVES} collide within {self.cfg.horizon} s + braking)")
         clear_s, path_s, _, conflict_s = seen.pop(STOP)
-        stop = Verified(STOP, 0.0, 0.0, "fallback", why, path_s, float(clear_s))
+        stop = Verified(STOP, 0.0, 0.0, "fallback", why, path_s, float(clear_s), exhausted=True)
         if motion is None or not motion.count or self.is_safe(clear_s):
             # A static world: the stop was checked at the last decision (commit_time), so it is clear.
             return stop
@@ -848,4 +849,4 @@ class Verifier:
         when = "never" if math.isinf(seen[best][3]) else f"at {seen[best][3]:.1f} s"
         why += (f"; {motion.count} moving hits reach a stop at {conflict_s:.1f} s: primitive {best} "
                 f"meets them {when}")
-        return Verified(best, float(v), float(w), "fallback", why, seen[best][1], float(seen[best][0]))
+        return Verified(best, float(v), float(w), "fallback", why, seen[best][1], float(seen[best][0]), exhausted=True)

@@ -233,6 +233,7 @@ def test_stall_recovery_moves_a_model_that_stands_forever_only_when_nothing_move
     assert all(d.primitive == STOP and d.status == "verified" for d in ds[:10])     # 0.0-0.9 s: standing
     moved = ds[10:]                                                                  # from 1.0 s: its best move
     assert all(d.primitive == forward and d.status == "corrected" and "stall recovery" in d.reason for d in moved)
+    assert int(np.argmax(on.last["logits"])) == STOP      # diagnostics keep the network's own scores
 
     # Recovery lasts stall_recovery_s, then a new stall must build up (it does not oscillate every step).
     ds = run(on, np.arange(0, 4.0, 0.1))

@@ -88,7 +88,10 @@ def test_boxed_in_gives_a_controlled_stop():
     s = summary_for(box_segments(-0.32, -0.28, 0.32, 0.28))
     out = Verifier(JACKAL).verify(s, one_hot(FULL_AHEAD), FULL_AHEAD)
     assert out.status == "fallback" and out.primitive == STOP
-    assert (out.v, out.w) == (0.0, 0.0) and "no safe primitive" in out.reason
+    assert (out.v, out.w) == (0.0, 0.0) and "no safe primitive" in out.reason and out.exhausted
+    # Out of time before any alternative was swept: also a stop, but not "nothing is safe".
+    late = Verifier(JACKAL).verify(s, one_hot(FULL_AHEAD), FULL_AHEAD, deadline=0.0)
+    assert late.primitive == STOP and "no time left" in late.reason and not late.exhausted
 
 
 def test_unusable_scan_stops_with_the_reason():
