@@ -54,7 +54,9 @@ class ScenarioMixEnv(gym.Env):
         self.split = split
         self._levels = {k: tuple(l for l in (levels or range(num_levels(k))) if l < num_levels(k))
                         for k in self.kinds}
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(seed)             # scenario draws
+        self._noise_rng = np.random.default_rng([seed, 1])  # sensor-noise seeds: a stream of its own, so the
+                                                             # scenario sequence does not depend on it
         self._envs = {k: gym.make(ENV_IDS[k], level=self._levels[k][0], split=split, reward=reward or None,
                                   **((nav_kwargs or {}) if k == "nav" else {}))
                       for k in self.kinds}
@@ -99,14 +101,18 @@ class ScenarioMixEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+            self._noise_rng = np.random.default_rng([seed, 1])
         scenario = (options or {}).get("scenario") or self.draw_scenario()
         kind, level, world_seed = scenario
         self.scenario = (kind, int(level), int(world_seed))
         self.current = self._envs[kind]
+        # Every inner reset gets a seed: an unseeded Gymnasium env draws its np_random (lidar noise) from OS
+        # entropy, which made training and validation differ from run to run (docs/BENCHMARKS.md, session 10).
+        noise_seed = int(self._noise_rng.integers(2**31))
         if kind == "map":
             obs, info = self.current.reset(seed=int(world_seed), options={"world": self.maps[int(level)]})
         else:
-            obs, info = self.current.reset(options={"level": int(level), "world_seed": int(world_seed)})
+            obs, info = self.current.reset(seed=noise_seed, options={"level": int(level), "world_seed": int(world_seed)})
         return obs, self._tag(info)
 
     def step(self, action):
