@@ -1,13 +1,15 @@
-"""Why VAL Nav episodes fail (docs/BENCHMARKS.md, "Session 6"): runs episodes N0..N1-1 of LEVEL with the
-shipped model or MODEL_CARD (runtime defaults, deadline 1000 ms) and prints, using simulator truth for diagnosis only:
+"""Why VAL episodes fail (docs/BENCHMARKS.md, "Session 6", "Session 10"): runs episodes N0..N1-1 of LEVEL
+(Nav; `drive:L` for Drive level L) with the shipped model or MODEL_CARD (runtime defaults, deadline 1000 ms)
+and prints, using simulator truth for diagnosis only:
 
 - `collisions`: for every collision, the last 1.5 s step by step: robot speed and decision, the nearest
   mover's true position and velocity in the robot frame, how many swept hits lie on it, how many the
   tracker marks moving, and their mean estimated velocity;
-- `timeouts`: for every timeout, the share of time standing and within 2 m of a mover, how far the robot
-  got around in the second half, and its decision statuses.
+- `timeouts`: for every timeout, where the robot ended, the share of time standing and within 2 m of a
+  mover, how far the robot got around in the second half, its decision statuses, and the network's own
+  most frequent choices (argmax of its raw scores; 36 = STOP) in the second half.
 
-    .venv/bin/python docs/bench/val_trace.py collisions|timeouts LEVEL N0 N1 [MODEL_CARD]
+    .venv/bin/python docs/bench/val_trace.py collisions|timeouts LEVEL|drive:LEVEL N0 N1 [MODEL_CARD]
 """
 import math
 import sys
@@ -42,11 +44,14 @@ def nearest_mover(u, planner) -> dict:
 
 def main() -> None:
     if len(sys.argv) not in (5, 6) or sys.argv[1] not in ("collisions", "timeouts"):
-        raise SystemExit("usage: val_trace.py collisions|timeouts LEVEL N0 N1 [MODEL_CARD]")
-    mode, level, n0, n1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+        raise SystemExit("usage: val_trace.py collisions|timeouts LEVEL|drive:LEVEL N0 N1 [MODEL_CARD]")
+    mode, n0, n1 = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
+    suite, level = sys.argv[2].split(":") if ":" in sys.argv[2] else ("nav", sys.argv[2])
+    level = int(level)
     model = sys.argv[5] if len(sys.argv) == 6 else "models/weights/mini.card.json"
-    planner = Planner(RuntimeConfig(model_path=model, vehicle="jackal", deadline_ms=1000))
-    env = gym.make("planner/Nav-v0", level=level, split="val")
+    vehicle, env_id = {"nav": ("jackal", "planner/Nav-v0"), "drive": ("car", "planner/Drive-v0")}[suite]
+    planner = Planner(RuntimeConfig(model_path=model, vehicle=vehicle, deadline_ms=1000))
+    env = gym.make(env_id, level=level, split="val")
     u = env.unwrapped
     for i in range(n0, n1):
         _, info = env.reset(seed=i, options={"world_seed": VAL_SEEDS.start + i})
@@ -59,6 +64,7 @@ def main() -> None:
                 reasons["corrected" if d.status == "corrected" else d.reason.split("(")[0][:40]] += 1
             mover_dist = min((math.hypot(*(m.positions(u.t) - [u.x, u.y])) for m in u.world.movers), default=99.0)
             log.append(dict(t=u.t, v=u.v, x=u.x, y=u.y, mover_dist=mover_dist, d=d,
+                            choice=int(np.argmax(planner.last["logits"])) if "logits" in planner.last else -1,
                             m=nearest_mover(u, planner) if mode == "collisions" and u.world.movers else None))
             _, _, term, trunc, info = u.step_command(d.v, d.w)
             if term or trunc:
@@ -73,10 +79,11 @@ def main() -> None:
             xy = np.array([(r["x"], r["y"]) for r in log])
             standing = np.mean([abs(r["v"]) < 0.1 for r in log])
             near = np.mean([r["mover_dist"] < 2.0 for r in log])
-            print(f"L{level} ep{i} T={u.t:.0f}s goal_dist={math.hypot(u.world.goal.x - u.x, u.world.goal.y - u.y):.1f} "
+            network = Counter(r["choice"] for r in log[len(log) // 2:])
+            print(f"{suite} L{level} ep{i} T={u.t:.0f}s end=({u.x:.1f}, {u.y:.2f}) goal_dist={math.hypot(u.world.goal.x - u.x, u.world.goal.y - u.y):.1f} "
                   f"standing={standing:.2f} near_mover<2m={near:.2f} "
                   f"last-half bbox={np.ptp(xy[len(xy) // 2:], axis=0).round(1).tolist()} status={dict(statuses)} "
-                  f"top={reasons.most_common(3)}")
+                  f"top={reasons.most_common(3)} network(2nd half)={network.most_common(3)}")
         sys.stdout.flush()
 
 
