@@ -82,3 +82,21 @@ def test_eval_deadline_reaches_the_runtime_and_is_recorded(tmp_path):
     with pytest.raises(ConfigError, match="deadline_ms"):
         make_planner("minireasoner", "jackal", {"deadline_ms": -1.0})
     assert json.loads((tmp_path / "eval_nav.json").read_text())["deadline_ms"] == 250.0
+
+
+def test_merge_eval_joins_planners_run_apart_and_refuses_mismatches(tmp_path):
+    from planner.training.merge_eval import merge
+    a = evaluate("nav", planners=["expert"], episodes=1, levels=[0], out_dir=tmp_path / "a")
+    evaluate("nav", planners=["dwa"], episodes=1, levels=[0], out_dir=tmp_path / "b")
+    merged = merge([str(tmp_path / "a" / "eval_nav.json"), str(tmp_path / "b" / "eval_nav.json")])
+    assert set(merged["planners"]) == {"expert", "dwa"}
+    assert merged["planners"]["expert"]["overall"] == a["planners"]["expert"]["overall"]
+    assert "| expert" in merged["table"] and "| dwa" in merged["table"]
+    evaluate("nav", planners=["dwa"], episodes=1, levels=[1], out_dir=tmp_path / "c")
+    with pytest.raises(SystemExit, match="suite/levels differ"):
+        merge([str(tmp_path / "a" / "eval_nav.json"), str(tmp_path / "c" / "eval_nav.json")])
+    (tmp_path / "bad.json").write_text("[1]")
+    with pytest.raises(SystemExit, match="not a `planner eval` result"):
+        merge([str(tmp_path / "bad.json")])
+    cli = subprocess.run([sys.executable, "-m", "planner.training.merge_eval"], capture_output=True, text=True)
+    assert cli.returncode == 2 and "required" in cli.stderr

@@ -3,8 +3,8 @@ into one JSON + markdown table + success PNG:
 `python -m planner.training.merge_eval OUT_DIR eval_a.json eval_b.json ...`."""
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -12,7 +12,12 @@ def merge(paths: list[str]) -> dict:
     from planner.evaluation import markdown_table
     merged: dict | None = None
     for p in paths:
-        r = json.loads(Path(p).read_text())
+        try:
+            r = json.loads(Path(p).read_text())
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"{p}: cannot read a `planner eval` JSON ({e})") from None
+        if not isinstance(r, dict) or not {"suite", "levels", "planners", "episodes_per_level"} <= r.keys():
+            raise SystemExit(f"{p}: not a `planner eval` result (needs suite, levels, planners, episodes_per_level)")
         if merged is None:
             merged = dict(r, planners={}, episodes_per_level={})
         if r["suite"] != merged["suite"] or r["levels"] != merged["levels"]:
@@ -27,7 +32,11 @@ def merge(paths: list[str]) -> dict:
 
 def main() -> None:
     from planner.evaluation import _to_json, plot_success
-    out, paths = Path(sys.argv[1]), sys.argv[2:]
+    ap = argparse.ArgumentParser(prog="python -m planner.training.merge_eval", description=__doc__.split(":")[0])
+    ap.add_argument("out", help="output directory")
+    ap.add_argument("results", nargs="+", help="eval_<suite>.json files of `planner eval` runs")
+    a = ap.parse_args()
+    out, paths = Path(a.out), a.results
     out.mkdir(parents=True, exist_ok=True)
     result = merge(paths)
     stem = f"eval_{result['suite']}"
