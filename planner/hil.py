@@ -523,6 +523,8 @@ def _planner_self(values: dict[str, str] | None, planner: dict[str, Any],
         return None
     try:
         out = {"scans": int(values["scans_total"]),
+               # 0 means every reply was a stop (no goal, stale input): the model was never timed.
+               "decisions": int(values["decisions"]), "fallbacks": int(values["fallbacks"]),
                "callback_ms": {k: float(values[f"latency_{k}_ms_total"]) for k in ("p50", "p99", "max")},
                "decide_ms": {k: float(values[f"decide_{k}_ms_total"]) for k in ("p50", "p99", "max")}}
     except (KeyError, ValueError):   # another planner, or an older planner_node
@@ -598,6 +600,10 @@ def check_targets(report: dict[str, Any]) -> dict[str, Any]:
     }
     r = report["ratio_to_floor"]["p50"]
     checks["p50_at_most_1.5x_floor"] = None if math.isnan(r) else bool(r <= 1.5)
+    if "planner_self" in report:
+        # Without a goal every reply is a stop: fast, and not the model. (Warm-up scans before the goal
+        # arrived are stops too, so decisions < scans is normal.)
+        checks["model_decided"] = report["planner_self"]["decisions"] > 0
     planner_res = report["resources"].get("planner")
     if report["config"]["soak"]:
         g = planner_res["rss_growth_pct"] if planner_res else math.nan
@@ -660,7 +666,11 @@ def _self_lines(ps: dict[str, Any] | None) -> list[str]:
     if not ps:
         return []
     c, d = ps["callback_ms"], ps["decide_ms"]
-    return [f"- planner's own time per scan (its /diagnostics, {ps['scans']} scans): callback p50 / p99 / max "
+    if not ps["decisions"]:
+        return [f"- **the planner made no decisions** in {ps['scans']} scans (no goal, or stale inputs): "
+                "every reply was a stop, so these latencies are not the model's"]
+    return [f"- planner's own time per scan (its /diagnostics, {ps['scans']} scans, {ps['decisions']} decisions): "
+            "callback p50 / p99 / max "
             f"{c['p50']:.2f} / {c['p99']:.2f} / {c['max']:.2f} ms, of which Planner.decide p50 {d['p50']:.2f} ms; "
             f"round trip p50 minus callback p50 = {ps['round_trip_minus_callback_p50_ms']:.2f} ms "
             f"(echo floor p50 {ps['floor_p50_ms']:.2f} ms)"]

@@ -122,14 +122,18 @@ class LatencyProbe(Node):
         return stamp_ns, send_ns
 
     def wait_for_discovery(self, timeout_s: float, alive: Callable[[], None] = lambda: None) -> None:
-        """Until every target subscribes to our scans and publishes cmd_vel (alive() raises if a
-        started process died)."""
+        """Until every target subscribes to our scans and publishes cmd_vel, and the planner subscribes
+        to our goal (the echo floor has no goal); alive() raises if a started process died."""
         deadline = time.monotonic() + timeout_s
         while True:
-            missing = [f"{name}: {'no subscriber on ' + t.scan if not self._scan_pub[name].get_subscription_count() else 'no publisher on ' + t.cmd_vel}"
-                       for name, t in self.targets.items()
-                       if not self._scan_pub[name].get_subscription_count()
-                       or not self.count_publishers(t.cmd_vel)]
+            missing = []
+            for name, t in self.targets.items():
+                if not self._scan_pub[name].get_subscription_count():
+                    missing.append(f"{name}: no subscriber on {t.scan}")
+                elif not self.count_publishers(t.cmd_vel):
+                    missing.append(f"{name}: no publisher on {t.cmd_vel}")
+                elif name == "planner" and not self._goal_pub[name].get_subscription_count():
+                    missing.append(f"{name}: no subscriber on {t.goal}")
             if not missing:
                 return
             alive()
@@ -138,23 +142,40 @@ class LatencyProbe(Node):
                                    "check ROS_DOMAIN_ID, topics and that cmd_vel is TwistStamped")
             time.sleep(0.1)
 
-    def wait_for_replies(self, rate_hz: float, timeout_s: float, alive: Callable[[], None] = lambda: None) -> None:
-        """Publish at the rate until every target has answered once (model loaded, goal received).
-        These scans are not measured."""
+    def _has_goal(self) -> bool:
+        """Whether our planner_node reports holding a goal. A reply alone can be the stop it sends
+        while it has none; measuring those would time the stop path, not the model."""
+        return self.planner_self is not None and self.planner_self.get("goal", "none") != "none"
+
+    def wait_for_replies(self, rate_hz: float, timeout_s: float, alive: Callable[[], None] = lambda: None,
+                         foreign_grace_s: float = 3.0) -> None:
+        """Publish at the rate, re-sending the goal, until every target has answered and the planner
+        says on /diagnostics that it holds the goal (model loaded, goal received). A planner that
+        publishes none of our diagnostics (another implementation) is taken as ready foreign_grace_s
+        after its first reply. These scans are not measured."""
         deadline = time.monotonic() + timeout_s
+        first_reply_at: float | None = None
         k = 0
         while True:
             waiting = [name for name in self.targets if not self.replies[name]]
+            if not waiting and first_reply_at is None:
+                first_reply_at = time.monotonic()
             if not waiting:
-                break
+                if self._has_goal():
+                    break
+                if self.planner_self is None and time.monotonic() - first_reply_at > foreign_grace_s:
+                    break
             alive()
             if time.monotonic() > deadline:
-                raise PlannerError(f"no stamped command came back from {', '.join(waiting)} within "
-                                   f"{timeout_s:.0f} s (is the planner publishing TwistStamped with the scan's "
-                                   "stamp? planner_node needs cmd_vel_stamped:=true)")
+                if waiting:
+                    raise PlannerError(f"no stamped command came back from {', '.join(waiting)} within "
+                                       f"{timeout_s:.0f} s (is the planner publishing TwistStamped with the "
+                                       "scan's stamp? planner_node needs cmd_vel_stamped:=true)")
+                raise PlannerError(f"the planner answers but reports no goal after {timeout_s:.0f} s of "
+                                   f"re-sending it on {self.targets['planner'].goal} (goal frame and topic?)")
             if k % max(1, int(rate_hz / 2)) == 0:
                 self._last_goal.clear()  # re-send the goal: a volatile subscriber may have joined late
-            for name in waiting:
+            for name in self.targets:
                 self._publish(name, k % len(self._frames))
             k += 1
             time.sleep(1.0 / rate_hz)

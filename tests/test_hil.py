@@ -135,7 +135,7 @@ def test_analyze_splits_the_round_trip_with_the_planners_own_diagnostics():
     assert "planner_self" not in analyze(rec, cfg)           # no planner_node diagnostics seen
     values = {"scans_total": "130", "latency_p50_ms_total": "1.800", "latency_p99_ms_total": "3.000",
               "latency_max_ms_total": "9.000", "decide_p50_ms_total": "1.300", "decide_p99_ms_total": "2.500",
-              "decide_max_ms_total": "8.000"}
+              "decide_max_ms_total": "8.000", "decisions": "120", "fallbacks": "2"}
     rec.planner_self = values
     report = analyze(rec, cfg)
     ps = report["planner_self"]
@@ -144,6 +144,13 @@ def test_analyze_splits_the_round_trip_with_the_planners_own_diagnostics():
     assert ps["round_trip_minus_callback_p50_ms"] == pytest.approx(2.5 - 1.8, abs=1e-6)
     assert ps["floor_p50_ms"] == pytest.approx(0.6, abs=1e-6)
     assert "callback p50 / p99 / max 1.80 / 3.00 / 9.00 ms" in markdown(report)
+    assert ps["decisions"] == 120 and report["targets"]["model_decided"] is True
+    # Every reply a stop (the goal never arrived): said in the report, and a failed target.
+    rec.planner_self = dict(values, decisions="0", decide_p50_ms_total="nan", decide_p99_ms_total="nan",
+                            decide_max_ms_total="nan")
+    report = analyze(rec, cfg)
+    assert report["targets"]["model_decided"] is False and report["targets"]["all_met"] is False
+    assert "the planner made no decisions" in markdown(report)
     rec.planner_self = {k: v for k, v in values.items() if not k.startswith("decide")}   # an older node
     assert "planner_self" not in analyze(rec, cfg)
 
@@ -249,7 +256,7 @@ def test_hil_session_against_the_real_planner_node(tmp_path, untrained_model):
     assert report["planner"]["steady"]["received"] > 0 and report["floor"]["steady"]["received"] > 0
     assert report["ratio_to_floor"]["p50"] > 0
     ps = report["planner_self"]          # the planner's own timing, from its /diagnostics
-    assert ps["scans"] > 0
+    assert ps["scans"] > 0 and ps["decisions"] > 0 and report["targets"]["model_decided"] is True
     for part in ("callback_ms", "decide_ms"):
         assert 0 < ps[part]["p50"] <= ps[part]["p99"] <= ps[part]["max"]
     assert ps["round_trip_minus_callback_p50_ms"] == pytest.approx(
