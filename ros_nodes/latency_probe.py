@@ -121,21 +121,23 @@ class LatencyProbe(Node):
         self._scan_pub[target].publish(scan)
         return stamp_ns, send_ns
 
-    def wait_for_discovery(self, timeout_s: float, alive: Callable[[], None] = lambda: None) -> None:
-        """Until every target subscribes to our scans and publishes cmd_vel, and the planner subscribes
-        to our goal (the echo floor has no goal); alive() raises if a started process died."""
+    def wait_for_discovery(self, timeout_s: float, alive: Callable[[], None] = lambda: None,
+                           goal_grace_s: float = 5.0) -> None:
+        """Until every target subscribes to our scans and publishes cmd_vel (alive() raises if a started
+        process died), then up to goal_grace_s more until the planner subscribes to our goal (a foreign
+        planner may take its goal elsewhere; the echo floor takes none)."""
         deadline = time.monotonic() + timeout_s
+        matched_at: float | None = None
         while True:
-            missing = []
-            for name, t in self.targets.items():
-                if not self._scan_pub[name].get_subscription_count():
-                    missing.append(f"{name}: no subscriber on {t.scan}")
-                elif not self.count_publishers(t.cmd_vel):
-                    missing.append(f"{name}: no publisher on {t.cmd_vel}")
-                elif name == "planner" and not self._goal_pub[name].get_subscription_count():
-                    missing.append(f"{name}: no subscriber on {t.goal}")
+            missing = [f"{name}: {'no subscriber on ' + t.scan if not self._scan_pub[name].get_subscription_count() else 'no publisher on ' + t.cmd_vel}"
+                       for name, t in self.targets.items()
+                       if not self._scan_pub[name].get_subscription_count()
+                       or not self.count_publishers(t.cmd_vel)]
             if not missing:
-                return
+                matched_at = matched_at or time.monotonic()
+                if (self._goal_pub["planner"].get_subscription_count()
+                        or time.monotonic() - matched_at > goal_grace_s):
+                    return
             alive()
             if time.monotonic() > deadline:
                 raise PlannerError(f"discovery timed out after {timeout_s:.0f} s ({'; '.join(missing)}); "

@@ -268,3 +268,18 @@ def test_hil_session_against_the_real_planner_node(tmp_path, untrained_model):
     for name in ("hil_report.json", "hil_report.md", "hil_latency.png"):
         assert (out / name).stat().st_size > 0
     assert (out / "hil_latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hil_session_against_a_foreign_planner(tmp_path):
+    """--planner-command runs another planner: here echo_node, which takes no goal and publishes none of
+    planner_node's diagnostics. The probe goes on after its grace periods and reports the round trip,
+    with no planner_self figures and no model_decided target."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "planner.cli", "hil", "--json", "--rate", "50", "--count", "60",
+         "--floor-count", "0", "--warmup", "5", "--planner-command", f"{sys.executable} -m ros_nodes.echo_node",
+         "--startup-timeout", "60", "--out", str(tmp_path)], capture_output=True, text=True, timeout=150, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    s = report["planner"]["steady"]
+    assert s["received"] > 0 and s["received"] + s["dropped"] == s["sent"]
+    assert "planner_self" not in report and "model_decided" not in report["targets"]
