@@ -126,6 +126,19 @@ class Motion:
         return int(self.moving.sum())
 
 
+# A sweep is vectorised over primitives, so most of its cost is fixed: measured on the 2-core dev VM
+# (2026-12-06, docs/BENCHMARKS.md "deadline search"), 1 -> 8 -> 31 primitives cost 0.90 -> 1.40 -> 1.94 ms on
+# Drive and 0.47 -> 0.57 -> 0.79 ms on Nav, i.e. each extra multiple of primitives adds 0.03-0.14 of the
+# last cost. SWEEP_GROWTH is that share with a margin (the safe side is to overestimate). Scaling the last
+# cost by the whole ratio (8x for the first batch) skipped the search on a slower machine: Drive stopped.
+SWEEP_GROWTH = 0.5
+
+
+def predicted_sweep_s(last_s: float, last_size: int, size: int) -> float:
+    """Predicted seconds to sweep `size` primitives, from the last sweep's cost over `last_size`."""
+    return last_s * (1.0 + SWEEP_GROWTH * max(0.0, size / max(last_size, 1) - 1.0))
+
+
 _TAIL_FRACTIONS: dict[int, np.ndarray] = {}
 
 
@@ -809,9 +822,8 @@ class Verifier:
         for batch in (order[:self.cfg.batch], np.append(order[self.cfg.batch:], STOP)):  # static, conflict)
             if not batch.size:
                 continue
-            # Do not start a sweep that cannot finish by the deadline (the sweeps are vectorised: the last
-            # one's cost scaled by its share of primitives overestimates, which is the safe side).
-            if deadline is not None and time.perf_counter() + sweep_s * max(1.0, batch.size / last_size) > deadline:
+            # Do not start a sweep that cannot finish by the deadline.
+            if deadline is not None and time.perf_counter() + predicted_sweep_s(sweep_s, last_size, batch.size) > deadline:
                 return self.stop(summary, f"primitive {chosen} clearance {clear[0]:.2f} m; no time left "
                                           "to search alternatives")
             t_sweep = time.perf_counter()

@@ -94,6 +94,32 @@ def test_boxed_in_gives_a_controlled_stop():
     assert late.primitive == STOP and "no time left" in late.reason and not late.exhausted
 
 
+def test_deadline_search_budgets_vectorised_sweeps_by_their_fixed_cost(monkeypatch):
+    """A sweep's cost is mostly fixed (vectorised over primitives). With a clock on which a sweep costs
+    1 ms + 0.1 ms per primitive, 7 ms leave room for the first batch of alternatives; scaling the last
+    sweep by the primitive ratio (8x) would have given up and stopped (the Drive stall of 2026-12-06)."""
+    import planner.verifier as verifier_module
+    assert verifier_module.predicted_sweep_s(1e-3, 1, 1) == pytest.approx(1e-3)
+    assert verifier_module.predicted_sweep_s(1e-3, 1, 8) == pytest.approx(1e-3 * (1 + 7 * verifier_module.SWEEP_GROWTH))
+    assert verifier_module.predicted_sweep_s(2e-3, 8, 4) == pytest.approx(2e-3)   # never below the last
+    now = [0.0]
+    monkeypatch.setattr(verifier_module.time, "perf_counter", lambda: now[0])
+    ver = Verifier(JACKAL)
+    sweep = ver._deciding_clearance
+
+    def timed_sweep(summary, idx, *args, **kwargs):
+        now[0] += 1e-3 + 1e-4 * len(idx)
+        return sweep(summary, idx, *args, **kwargs)
+    monkeypatch.setattr(ver, "_deciding_clearance", timed_sweep)
+    s = summary_for([(1.5, -0.6, 1.5, 0.6)])             # the wall ahead: FULL_AHEAD must be replaced
+    now[0] = 0.0
+    out = ver.verify(s, one_hot(FULL_AHEAD), FULL_AHEAD, deadline=7e-3)
+    assert out.status == "corrected" and out.primitive not in STRAIGHT
+    now[0] = 0.0
+    out = ver.verify(s, one_hot(FULL_AHEAD), FULL_AHEAD, deadline=4e-3)   # really no time: stop
+    assert out.primitive == STOP and "no time left" in out.reason
+
+
 def test_unusable_scan_stops_with_the_reason():
     scan = Scan(ranges=np.full(720, np.nan), angle_min=-math.pi, angle_increment=2 * math.pi / 720,
                 range_min=0.05, range_max=8.0)
