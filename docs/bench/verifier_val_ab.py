@@ -44,6 +44,14 @@ import sim  # noqa: E402,F401  (registers the environments)
 from planner.runtime import Planner, RuntimeConfig  # noqa: E402
 from sim.worlds import VAL_SEEDS  # noqa: E402
 
+def fallback_kind(reason: str) -> str:
+    """A fallback's reason without its numbers: what stopped the vehicle."""
+    for kind in ("no time left", "deadline missed", "no safe primitive", "stall recovery"):
+        if kind in reason:
+            return kind
+    return reason[:40]
+
+
 env_id, vehicle = ("planner/Nav-v0", "jackal") if a.suite == "nav" else ("planner/Drive-v0", "car")
 extra = {}
 if a.vcfg:
@@ -57,7 +65,7 @@ out = {"suite": a.suite, "split": "val", "deadline_ms": a.deadline, "old": bool(
 for level in a.levels:
     env = gym.make(env_id, level=level, split="val")
     u = env.unwrapped
-    outcomes, latency, statuses = [], [], Counter()
+    outcomes, latency, statuses, stops = [], [], Counter(), Counter()
     for i in range(a.episodes):
         _, info = env.reset(seed=i, options={"world_seed": VAL_SEEDS.start + i})
         planner.reset()
@@ -67,6 +75,8 @@ for level in a.levels:
             d = planner.decide(summary)
             latency.append((time.perf_counter() - t0) * 1e3)
             statuses[d.status] += 1
+            if d.status == "fallback":
+                stops[fallback_kind(d.reason)] += 1
             recent = (recent + [dict(t=round(u.t, 2), v=round(u.v, 2), status=d.status, primitive=d.primitive,
                                      moving_hits=planner.last.get("moving_hits"), reason=d.reason[:80])])[-12:]
             _, _, term, trunc, info = u.step_command(d.v, d.w)
@@ -88,7 +98,7 @@ for level in a.levels:
     env.close()
     n = len(outcomes)
     out["levels"][level] = dict({k: outcomes.count(k) / n for k in ("success", "collision", "timeout", "out_of_road")},
-                                episodes=n, decisions=dict(statuses),
+                                episodes=n, decisions=dict(statuses), fallbacks=dict(stops),
                                 decide_ms={k: float(np.percentile(latency, q)) for k, q in (("p50", 50), ("p99", 99))}
                                 | {"max": float(np.max(latency))})
     print(f"{a.suite} L{level}: {out['levels'][level]}", file=sys.stderr, flush=True)
