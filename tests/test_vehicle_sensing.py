@@ -116,7 +116,7 @@ def test_node_builds_the_car_input_drive_env_built_for_the_same_scan(monkeypatch
     node = node_factory(vehicle="car", deadline_ms=1000.0)
     built = []
     decide = node.planner.decide
-    node.planner.decide = lambda s: (built.append(s), decide(s))[1]
+    node.planner.decide = lambda s, **kw: (built.append(s), decide(s, **kw))[1]
     stamp = convert.sec_to_stamp(1.0)
     node.on_odom(convert.odom_msg(pose, sim_summary.twist, stamp, "odom", "base_link"))
     poses = np.column_stack([path, np.zeros(len(path))])
