@@ -160,12 +160,10 @@ class LatencyProbe(Node):
         k = 0
         while True:
             waiting = [name for name in self.targets if not self.replies[name]]
-            if not waiting and first_reply_at is None:
-                first_reply_at = time.monotonic()
             if not waiting:
-                if self._has_goal():
-                    break
-                if self.planner_self is None and time.monotonic() - first_reply_at > foreign_grace_s:
+                first_reply_at = first_reply_at or time.monotonic()
+                foreign = self.planner_self is None and time.monotonic() - first_reply_at > foreign_grace_s
+                if self._has_goal() or foreign:
                     break
             alive()
             if time.monotonic() > deadline:
