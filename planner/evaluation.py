@@ -1,5 +1,5 @@
 """The one evaluation entry point: run any planner on a named suite (or a user's map) and write JSON,
-a markdown table and a success-by-difficulty PNG.
+a markdown table (with issue 5's targets and 95% intervals, planner/targets.py) and a success-by-difficulty PNG.
 
     from planner.evaluation import evaluate
     result = evaluate(suite="nav", planners=["expert", "dwa"], episodes=20, out_dir="runs/eval")
@@ -244,12 +244,13 @@ def evaluate(suite_name: str | None = "nav", planners: list[str] = ("expert",), 
                 entry["decision_status"] = dict(planner.status)
             results["planners"][pname] = entry
     results["table"] = markdown_table(results)
+    add_targets(results)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         stem = f"eval_{_safe(name)}"
         (out / f"{stem}.json").write_text(_to_json(results))
-        (out / f"{stem}.md").write_text(f"# Evaluation: {name}\n\n{results['table']}\n")
+        (out / f"{stem}.md").write_text(report_markdown(results, name))
         png = out / f"{stem}_success.png"
         plot_success(results, png)
         traj = out / f"{stem}_trajectories.png"
@@ -278,6 +279,19 @@ COLUMNS = (("success", "success"), ("collision", "collision"), ("timeout", "time
 def level_label(results: dict, level: Any) -> str:
     """How a level reads in tables and plots: a user's map has no difficulty level (stored as -1)."""
     return "map" if results.get("split") == "map" else str(level)
+
+
+def add_targets(results: dict) -> None:
+    """results["targets"]: issue 5's targets checked on these results (planner/targets.py)."""
+    from planner.targets import check_targets, targets_json
+    results["targets"] = targets_json(check_targets(results))
+
+
+def report_markdown(results: dict, title: str) -> str:
+    """The eval_<suite>.md document: the per-level table, then the targets (when any could be checked)."""
+    from planner.targets import targets_markdown
+    targets = targets_markdown(results.get("targets", []))
+    return f"# Evaluation: {title}\n\n{results['table']}\n" + (f"\n{targets}" if targets else "")
 
 
 def markdown_table(results: dict) -> str:

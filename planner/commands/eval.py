@@ -4,7 +4,8 @@
     planner eval --map my_map.yaml --start 1.0,2.0,0 --goal 8.5,3.0 --planner dwa --episodes 5
 
 Writes eval_<suite>.json, eval_<suite>.md and eval_<suite>_success.png into --out; prints the markdown
-table (or, with --json, exactly one JSON document) on stdout.
+table and, for the planners present, issue 5's targets with 95% intervals (planner/targets.py), or, with
+--json, exactly one JSON document on stdout.
 """
 from __future__ import annotations
 
@@ -60,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
                       episodes=args.episodes, levels=args.levels, out_dir=args.out, world=world,
                       options=options, seed=args.seed, guidance=args.guidance)
     files = result.get("files", {})
-    table = result["table"] + ("\n\nwrote " + ", ".join(files.values()) if files else "")
+    from planner.targets import targets_table
+    table = result["table"] + ("\n\n" + targets_table(result["targets"]) if result["targets"] else "")
+    table += ("\n\nwrote " + ", ".join(files.values()) if files else "")
     if args.json:
         for entry in result["planners"].values():      # keep stdout to the figures; episodes are in the file
             for lv in entry["levels"].values():

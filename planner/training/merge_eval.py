@@ -1,5 +1,5 @@
 """Merge `planner eval` results of one suite run in separate processes (same TEST seeds, same levels)
-into one JSON + markdown table + success PNG:
+into one JSON + markdown table (with issue 5's targets, planner/targets.py) + success PNG:
 `python -m planner.training.merge_eval OUT_DIR eval_a.json eval_b.json ...`."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def merge(paths: list[str]) -> dict:
-    from planner.evaluation import markdown_table
+    from planner.evaluation import add_targets, markdown_table
     merged: dict | None = None
     for p in paths:
         try:
@@ -27,11 +27,13 @@ def merge(paths: list[str]) -> dict:
             merged["episodes_per_level"][name] = r["episodes_per_level"]
     merged["table"] = markdown_table(merged)
     merged["merged_from"] = paths
+    add_targets(merged)
     return merged
 
 
 def main() -> None:
-    from planner.evaluation import _to_json, plot_success
+    from planner.evaluation import _to_json, plot_success, report_markdown
+    from planner.targets import targets_table
     ap = argparse.ArgumentParser(prog="python -m planner.training.merge_eval", description=__doc__.split(":")[0])
     ap.add_argument("out", help="output directory")
     ap.add_argument("results", nargs="+", help="eval_<suite>.json files of `planner eval` runs")
@@ -46,11 +48,13 @@ def main() -> None:
                                          "levels": {lv: x["summary"] for lv, x in e["levels"].items()}}
                                      for n, e in result["planners"].items()})
     (out / f"{stem}.summary.json").write_text(_to_json(summary))
-    (out / f"{stem}.md").write_text(f"# Evaluation: {result['suite']} (TEST seeds)\n\n{result['table']}\n")
+    (out / f"{stem}.md").write_text(report_markdown(result, f"{result['suite']} (TEST seeds)"))
     counts = sorted(set(result["episodes_per_level"].values()))
     per_level = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     plot_success(dict(result, episodes_per_level=per_level), out / f"{stem}_success.png")
     print(result["table"])
+    if result["targets"]:
+        print("\n" + targets_table(result["targets"]))
 
 
 if __name__ == "__main__":
