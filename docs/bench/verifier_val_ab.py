@@ -25,6 +25,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--suite", choices=["nav", "drive"], default="nav")
 ap.add_argument("--levels", type=int, nargs="+", default=[3, 4, 5])
 ap.add_argument("--episodes", type=int, default=12)
+ap.add_argument("--first", type=int, default=0, help="first VAL world index (another 100 worlds: --first 100)")
 ap.add_argument("--deadline", type=float, default=10.0, help="RuntimeConfig.deadline_ms")
 ap.add_argument("--old", nargs=2, metavar=("VERIFIER_PY", "RUNTIME_PY"),
                 help="load these files as planner.verifier / planner.runtime (the version before)")
@@ -60,13 +61,13 @@ if a.vcfg:
 if a.rcfg:
     extra.update({k: float(v) for k, v in (kv.split("=") for kv in a.rcfg.split(","))})
 planner = Planner(RuntimeConfig(model_path=a.model, vehicle=vehicle, deadline_ms=a.deadline, **extra))
-out = {"suite": a.suite, "split": "val", "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
+out = {"suite": a.suite, "split": "val", "first": a.first, "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
        "levels": {}, "collisions": []}
 for level in a.levels:
     env = gym.make(env_id, level=level, split="val")
     u = env.unwrapped
     outcomes, latency, statuses, stops = [], [], Counter(), Counter()
-    for i in range(a.episodes):
+    for i in range(a.first, a.first + a.episodes):
         _, info = env.reset(seed=i, options={"world_seed": VAL_SEEDS.start + i})
         planner.reset()
         summary, recent = info["summary"], []
