@@ -19,10 +19,8 @@ its earlier scans and odometry, nothing else) finds lidar hits where an earlier 
 groups them into objects, and estimates each object's velocity by matching it to the earlier scan.
 The sweep places those hits where they will be at each swept pose's time (up to `motion_horizon`),
 their clearance shrinking by `motion_uncertainty` x time. When nothing is safe and even stopping is
-not (something is coming), the way out meeting the moving hits latest among those clear of every
-static hit is sent instead of a stop, if it is clearly later than stopping's. The ways out: every
-command's look-ahead and, for a differential-drive robot, every command held `escape_time` and then
-stopped (a dash aside that need not clear 2 s of clutter ahead).
+not (something is coming), the command meeting the moving hits latest among those clear of every
+static hit is sent instead of a stop, if it is clearly later than stopping's.
 
 `Verifier.verify` checks the network's choice first (the common, cheap case); a colliding choice is
 replaced by the best-scoring safe alternative (the model's own ranking: progress, not a stop), and
@@ -82,10 +80,6 @@ class VerifierConfig:
     motion_horizon: float = 2.0     # s; moving hits are extrapolated this far at most, then held
     reversal_horizon: float = 0.5   # s; diff drive: a moving hit may also turn back: it is swept at -v too,
                                     # extrapolated this far (then held); 0 = off. Cars: off (measured worse)
-    escape_time: float = 1.0        # s; diff drive, when something moving makes stopping unsafe: also try each
-                                    # command held this long, then stopping and standing to the horizon (it
-                                    # need not clear the whole look-ahead of static hits); 0 = off. VAL Nav
-                                    # L3-5, 600 episodes: collisions 37 -> 25 (docs/BENCHMARKS.md, "Session 13")
 
     def validate(self) -> None:
         require(self.horizon >= 1.5, "verifier horizon must be >= 1.5 s")
@@ -104,7 +98,6 @@ class VerifierConfig:
         require(self.motion_uncertainty >= 0, "motion_uncertainty must be >= 0")
         require(self.motion_horizon > 0, "motion_horizon must be positive")
         require(self.reversal_horizon >= 0, "reversal_horizon must be >= 0")
-        require(0 <= self.escape_time < self.horizon, "escape_time must be in [0, horizon)")
 
 
 Status = Literal["verified", "corrected", "fallback"]
@@ -778,22 +771,6 @@ class Verifier:
                     path[k] = self._path(drive_full[j:j + 1])[0]
         return (clear, path, static, conflict) if split else (clear, path)
 
-    def _escapes(self, summary: SensorSummary, pts: tuple):
-        """Diff drive: every moving primitive held escape_time, then (0, 0) commanded to the horizon's end
-        (braking, then standing where it stopped). (primitives (K,), static clearance (K,), moving clearance
-        (K,), first moving conflict time (K,), path (K, N, 3)). Why: when a mover makes stopping unsafe, a
-        short dash aside then a stop may avoid it where no command clears the whole 2 s look-ahead of the
-        clutter around (most escape candidates failed on a static hit 1-2 s ahead; docs/BENCHMARKS.md)."""
-        prims = np.flatnonzero(np.arange(NUM_PRIMITIVES) != STOP)
-        cmds = self.table[prims]
-        n_esc = max(1, round(self.cfg.escape_time / self.fine))
-        zero = np.zeros(prims.size)
-        swept, times, full = self._drive(summary.twist.v, summary.twist.w, cmds,
-                                         [(cmds[:, 0], cmds[:, 1], n_esc), (zero, zero, self.n_fine - n_esc)],
-                                         tail=False)
-        static, moving, conflict = self._sweep(swept, times, pts)[0]
-        return prims, static, moving, conflict, self._path(full)
-
     def clearances(self, summary: SensorSummary, motion: Motion | None = None) -> np.ndarray:
         """(NUM_PRIMITIVES,) deciding clearance in m of every primitive (capped)."""
         return self._deciding_clearance(summary, np.arange(NUM_PRIMITIVES), motion)[0]
@@ -874,21 +851,14 @@ class Verifier:
         # one meeting a moving hit latest (then the clearest), if that is clearly later than stopping's.
         # (a car keeps car_margin from every static hit: Drive's rails stand 0.8 m outside the paved edge)
         keep = max(self.cfg.car_margin, self.cfg.safety_margin) if self.n_commit else self.cfg.safety_margin
-        # name -> (primitive, clearance, path, conflict time) of each way out
-        options = {f"primitive {k}": (k, item[0], item[1], item[3]) for k, item in seen.items() if item[2] > keep}
-        if self.cfg.escape_time > 0 and not self.n_commit and (
-                deadline is None or time.perf_counter() + predicted_sweep_s(sweep_s, last_size, NUM_PRIMITIVES) <= deadline):
-            prims, e_static, e_moving, e_conflict, e_path = self._escapes(summary, pts)
-            for j in np.flatnonzero(e_static > keep):
-                options[f"primitive {prims[j]} for {self.cfg.escape_time:g} s, then a stop,"] = (
-                    int(prims[j]), float(min(e_static[j], e_moving[j])), e_path[j], float(e_conflict[j]))
-        if not options:
+        candidates = [k for k, item in seen.items() if item[2] > keep]
+        if not candidates:
             return stop
-        name = max(options, key=lambda n: (options[n][3], options[n][1]))
-        best, clear_b, path_b, conflict_b = options[name]
-        if conflict_b <= conflict_s + self.cfg.dt:
+        best = max(candidates, key=lambda k: (seen[k][3], seen[k][0]))
+        if seen[best][3] <= conflict_s + self.cfg.dt:
             return stop
         v, w = self.table[best]
-        when = "never" if math.isinf(conflict_b) else f"at {conflict_b:.1f} s"
-        why += f"; {motion.count} moving hits reach a stop at {conflict_s:.1f} s: {name} meets them {when}"
-        return Verified(best, float(v), float(w), "fallback", why, path_b, float(clear_b), exhausted=True)
+        when = "never" if math.isinf(seen[best][3]) else f"at {seen[best][3]:.1f} s"
+        why += (f"; {motion.count} moving hits reach a stop at {conflict_s:.1f} s: primitive {best} "
+                f"meets them {when}")
+        return Verified(best, float(v), float(w), "fallback", why, seen[best][1], float(seen[best][0]), exhausted=True)

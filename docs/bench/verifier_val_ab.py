@@ -1,7 +1,8 @@
 """Verifier before/after on VALIDATION worlds (docs/BENCHMARKS.md, "Verifier leaks").
 
 Runs the shipped model through planner.runtime.Planner on Nav-v0 / Drive-v0 with split="val" (world seed
-1000000 + i for episode i, env seed i: the same worlds for every variant), one process, and prints one JSON
+1000000 + i for episode i from --first, env seed i: the same worlds for every variant; --split test confirms a
+change already chosen on VAL on the held-out worlds, as `planner eval` numbers them), one process, and prints one JSON
 document: success / collision / timeout / out_of_road per level, decision latency, and for every collision
 what the robot touched (privileged, for diagnosis only: mover or static body, contact point in the robot
 frame) and the last decisions before it.
@@ -25,6 +26,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--suite", choices=["nav", "drive"], default="nav")
 ap.add_argument("--levels", type=int, nargs="+", default=[3, 4, 5])
 ap.add_argument("--episodes", type=int, default=12)
+ap.add_argument("--split", choices=["val", "test"], default="val",
+                help="test: confirm a change chosen on VAL on the held-out worlds (never to choose one)")
 ap.add_argument("--first", type=int, default=0, help="first VAL world index (another 100 worlds: --first 100)")
 ap.add_argument("--deadline", type=float, default=10.0, help="RuntimeConfig.deadline_ms")
 ap.add_argument("--old", nargs=2, metavar=("VERIFIER_PY", "RUNTIME_PY"),
@@ -43,7 +46,9 @@ import gymnasium as gym  # noqa: E402
 
 import sim  # noqa: E402,F401  (registers the environments)
 from planner.runtime import Planner, RuntimeConfig  # noqa: E402
-from sim.worlds import VAL_SEEDS  # noqa: E402
+from sim.worlds import SPLITS  # noqa: E402
+
+SEEDS = SPLITS[a.split]
 
 def fallback_kind(reason: str) -> str:
     """A fallback's reason without its numbers: what stopped the vehicle."""
@@ -61,14 +66,14 @@ if a.vcfg:
 if a.rcfg:
     extra.update({k: float(v) for k, v in (kv.split("=") for kv in a.rcfg.split(","))})
 planner = Planner(RuntimeConfig(model_path=a.model, vehicle=vehicle, deadline_ms=a.deadline, **extra))
-out = {"suite": a.suite, "split": "val", "first": a.first, "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
+out = {"suite": a.suite, "split": a.split, "first": a.first, "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
        "levels": {}, "collisions": []}
 for level in a.levels:
-    env = gym.make(env_id, level=level, split="val")
+    env = gym.make(env_id, level=level, split=a.split)
     u = env.unwrapped
     outcomes, latency, statuses, stops = [], [], Counter(), Counter()
     for i in range(a.first, a.first + a.episodes):
-        _, info = env.reset(seed=i, options={"world_seed": VAL_SEEDS.start + i})
+        _, info = env.reset(seed=i, options={"world_seed": SEEDS.start + i})
         planner.reset()
         summary, recent = info["summary"], []
         while True:
@@ -91,7 +96,7 @@ for level in a.levels:
             contacts = [c for c in p.getContactPoints(bodyA=scene.robot, physicsClientId=scene.cid) if c[8] < 1e-3]
             cy, sy = math.cos(u.yaw), math.sin(u.yaw)
             out["collisions"].append(dict(
-                level=level, world_seed=VAL_SEEDS.start + i, t=round(u.t, 2), speed=round(u.v, 2),
+                level=level, world_seed=SEEDS.start + i, t=round(u.t, 2), speed=round(u.v, 2),
                 touched=sorted({"mover" if c[2] in scene.mover_bodies else "static" for c in contacts}),
                 contact_robot_frame=[(round(cy * (c[5][0] - u.x) + sy * (c[5][1] - u.y), 2),
                                       round(-sy * (c[5][0] - u.x) + cy * (c[5][1] - u.y), 2)) for c in contacts[:1]],
