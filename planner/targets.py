@@ -180,8 +180,9 @@ def check_targets(result: dict) -> list[TargetRow]:
             met = abs(value) <= INT8_POINTS
             inside = -INT8_POINTS <= low and high <= INT8_POINTS
             outside = low > INT8_POINTS or high < -INT8_POINTS
+            side = "; int8 better" if low > 0 else "; int8 worse" if high < 0 else ""
             rows.append(TargetRow(suite, target, value, low, high, met, inside if met else outside,
-                                  "int8 minus fp32"))
+                                  "int8 minus fp32" + side))
     return rows
 
 

@@ -82,6 +82,11 @@ def test_nav_targets_verdicts_on_a_known_result():
     assert rows["success / dense model's >= 0.98"]["value"] == pytest.approx(286 / 280)
     int8 = rows["|success - fp32's| <= 0.01"]
     assert int8["value"] == 0 and int8["verdict"] == "met"           # identical episodes: no difference
+    # fp32 losing 20 more episodes: the target (within 1 point) is missed beyond noise, int8 being the better
+    worse_fp32 = _planner({lv: [(i, "timeout") for i in range(10, 20)] + model_fails.get(lv, []) for lv in (4, 5)})
+    far = _rows(dict(result, planners=dict(result["planners"], **{"minireasoner-fp32": worse_fp32})))
+    far_int8 = far["|success - fp32's| <= 0.01"]
+    assert far_int8["verdict"] == "NOT met" and far_int8["note"] == "int8 minus fp32; int8 better"
 
 
 def test_targets_skip_what_cannot_be_checked_and_refuse_unpaired_worlds():
