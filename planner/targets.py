@@ -113,6 +113,12 @@ def paired_bootstrap(pairs: list[tuple[np.ndarray, np.ndarray]], statistic, samp
 
 def _row(suite: str, target: str, value: float, low: float, high: float, op: str, bound: float,
          note: str = "") -> TargetRow:
+    """op: ">=", "<=", ">" or "within" (|value| <= bound)."""
+    if op == "within":
+        # clear when the interval lies inside [-bound, bound], or (not met) wholly outside it
+        met = abs(value) <= bound
+        clear = (-bound <= low and high <= bound) if met else (low > bound or high < -bound)
+        return TargetRow(suite, target, float(value), float(low), float(high), bool(met), bool(clear), note)
     passes = (lambda x: x >= bound) if op == ">=" else (lambda x: x <= bound) if op == "<=" else (lambda x: x > bound)
     met = passes(value)
     clear = bool(np.isfinite(low) and np.isfinite(high) and passes(low) == met and passes(high) == met)
@@ -141,15 +147,18 @@ def check_targets(result: dict) -> list[TargetRow]:
         if suite == "nav":
             rows.append(TargetRow(suite, f"episodes >= {NAV_MIN_EPISODES}", n, n, n, n >= NAV_MIN_EPISODES, True))
 
-    def compare(a: str, b: str, target: str, statistic, op: str, bound: float, on: list[str]) -> None:
+    def compare(a: str, b: str, target: str, statistic, op: str, bound: float, on: list[str],
+                note: str = "") -> TargetRow | None:
         if a not in planners or b not in planners:
-            return
+            return None
         pairs = _paired(result, a, b, on)
         if pairs is None:
-            rows.append(TargetRow(suite, target, float("nan"), float("nan"), float("nan"), False, False,
-                                  f"{a} and {b} met different worlds: not comparable"))
-            return
-        rows.append(_row(suite, target, *paired_bootstrap(pairs, statistic), op, bound))
+            row = TargetRow(suite, target, float("nan"), float("nan"), float("nan"), False, False,
+                            f"{a} and {b} met different worlds: not comparable")
+        else:
+            row = _row(suite, target, *paired_bootstrap(pairs, statistic), op, bound, note)
+        rows.append(row)
+        return row
 
     ratio = lambda a, b: a / b
     diff = lambda a, b: a - b
@@ -168,21 +177,10 @@ def check_targets(result: dict) -> list[TargetRow]:
                     continue
             compare(MODEL, "dwa", f"success above DWA's on level {lv}", diff, ">", 0.0, [lv])
     compare(MODEL, DENSE, f"success / dense model's >= {SPARSE_RATIO:g}", ratio, ">=", SPARSE_RATIO, levels)
-    if MODEL in planners and FP32 in planners:
-        pairs = _paired(result, MODEL, FP32, levels)
-        target = f"|success - fp32's| <= {INT8_POINTS:g}"
-        if pairs is None:
-            rows.append(TargetRow(suite, target, float("nan"), float("nan"), float("nan"), False, False,
-                                  f"{MODEL} and {FP32} met different worlds: not comparable"))
-        else:
-            value, low, high = paired_bootstrap(pairs, diff)
-            # |d| <= bound: clear when the interval of d lies inside [-bound, bound], or wholly outside it
-            met = abs(value) <= INT8_POINTS
-            inside = -INT8_POINTS <= low and high <= INT8_POINTS
-            outside = low > INT8_POINTS or high < -INT8_POINTS
-            side = "; int8 better" if low > 0 else "; int8 worse" if high < 0 else ""
-            rows.append(TargetRow(suite, target, value, low, high, met, inside if met else outside,
-                                  "int8 minus fp32" + side))
+    int8 = compare(MODEL, FP32, f"|success - fp32's| <= {INT8_POINTS:g}", diff, "within", INT8_POINTS, levels,
+                   "int8 minus fp32")
+    if int8 is not None and np.isfinite(int8.low):
+        int8.note += "; int8 better" if int8.low > 0 else "; int8 worse" if int8.high < 0 else ""
     return rows
 
 
