@@ -239,19 +239,21 @@ class Planner:
         """Why this decision is a stall recovery ("" when it is not). The model may keep choosing STOP in
         front of a static obstacle it does not know how to pass (Drive: behind a parked car); nothing in
         view changes, so it would stand until the episode ends. After cfg.stall_recovery_s of that, with
-        nothing moving in view, its best moving primitives go to the verifier instead, for as long again
-        or until the model itself moves."""
+        nothing moving in view, STOP is off the menu for as long again: the verifier gets the model's own
+        move when it picks one, else its best moving primitive. The window does not end when the model picks
+        a move once: a model that flickers (one step's move as the car creeps, then STOP again) ended it
+        every 0.1 s, and the car crept 6 cm per 2 s stall (fp32 v8, Drive VAL, docs/BENCHMARKS.md session 14)."""
         cfg = self.cfg
         if cfg.stall_recovery_s <= 0 or not cfg.verify:
             return ""
         now = float(summary.stamp)
-        if chosen != STOP:
-            self._stall_since = self._recovering_since = None
-            return ""
         if self._recovering_since is not None:
             if 0 <= now - self._recovering_since <= cfg.stall_recovery_s:
                 return f"stall recovery ({now - self._recovering_since:.1f} s in)"
-            self._recovering_since = self._stall_since = None   # it did not help: wait for another stall
+            self._recovering_since = self._stall_since = None   # the window is over: wait for another stall
+        if chosen != STOP:
+            self._stall_since = None
+            return ""
         standing = abs(summary.twist.v) < cfg.stall_speed
         quiet = motion is None or not motion.count
         if not (standing and quiet):

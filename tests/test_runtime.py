@@ -258,3 +258,33 @@ def test_stall_recovery_moves_a_model_that_stands_forever_only_when_nothing_move
 
     with pytest.raises(ConfigError):
         from_dict(RuntimeConfig, {"stall_recovery_s": -1.0})
+
+
+def test_stall_recovery_lasts_its_window_when_the_model_flickers(stop_card):
+    """The shipped fp32 model behind a parked car (Drive VAL, session 14) picked a move for one decision
+    whenever the car crept, then STOP again: a recovery that ended on the model's first move restarted the
+    2 s stall timer each time, and the car crept 6 cm per stall until the episode timed out. Here the real
+    exported stopper's scores are overridden on every third decision so that it picks its forward primitive
+    (what the fp32 model did); the recovery must keep STOP off the menu for its whole window."""
+    card, forward = stop_card
+    open_space = summary_for(FAR_BOX, v0=0.0, goal=(5.0, 0.0))
+    on = Planner(RuntimeConfig(model_path=card, backend="onnx-fp32", deadline_ms=1000.0, stall_recovery_s=1.0,
+                               max_refine_steps=1))
+    network, calls, flickers = on.backend.first, [], []
+
+    def flickering(lidar, state):
+        out = network(lidar, state)
+        calls.append(1)
+        if len(calls) > 10 and len(calls) % 3 == 0:           # after the stall has built up
+            flickers.append(len(calls) - 1)                    # the index of the decision
+            logits = out["logits"].copy()
+            logits[0, forward] = logits[0, STOP] + 1.0
+            out = {**out, "logits": logits}
+        return out
+    on.backend.first = flickering
+    ds = [on.decide(dataclasses.replace(open_space, stamp=t, twist=Twist2D(0.0, 0.0))) for t in np.arange(0, 2.5, 0.1)]
+    assert all(d.primitive == STOP for d in ds[:10])
+    window = ds[10:21]                                              # 1.0-2.0 s: the recovery window
+    assert all(d.primitive == forward and "stall recovery" in d.reason for d in window)
+    assert [i for i in flickers if 10 <= i <= 20] == [11, 14, 17, 20]   # the model moved by itself inside it
+    assert ds[21].primitive == STOP and "stall recovery" not in ds[21].reason   # then the window closes

@@ -34,6 +34,7 @@ ap.add_argument("--old", nargs=2, metavar=("VERIFIER_PY", "RUNTIME_PY"),
                 help="load these files as planner.verifier / planner.runtime (the version before)")
 ap.add_argument("--vcfg", default="", help="VerifierConfig overrides, k=v,k=v (numbers)")
 ap.add_argument("--model", default="models/weights/mini.card.json", help="model card")
+ap.add_argument("--backend", default="onnx-int8", help="RuntimeConfig.backend (onnx-int8, onnx-fp32, ...)")
 ap.add_argument("--rcfg", default="", help="RuntimeConfig overrides, k=v,k=v (numbers)")
 a = ap.parse_args()
 if a.old:
@@ -65,9 +66,10 @@ if a.vcfg:
     extra["verifier"] = VerifierConfig(**{k: float(v) for k, v in (kv.split("=") for kv in a.vcfg.split(","))})
 if a.rcfg:
     extra.update({k: float(v) for k, v in (kv.split("=") for kv in a.rcfg.split(","))})
-planner = Planner(RuntimeConfig(model_path=a.model, vehicle=vehicle, deadline_ms=a.deadline, **extra))
-out = {"suite": a.suite, "split": a.split, "first": a.first, "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
-       "levels": {}, "collisions": []}
+planner = Planner(RuntimeConfig(model_path=a.model, vehicle=vehicle, deadline_ms=a.deadline,
+                                backend=a.backend, **extra))
+out = {"suite": a.suite, "split": a.split, "backend": a.backend, "first": a.first, "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
+       "levels": {}, "collisions": [], "timeouts": []}
 for level in a.levels:
     env = gym.make(env_id, level=level, split=a.split)
     u = env.unwrapped
@@ -90,6 +92,10 @@ for level in a.levels:
             if term or trunc:
                 break
         outcomes.append(info["outcome"])
+        if info["outcome"] == "timeout":   # where it stood and what it chose last (stalls)
+            out["timeouts"].append(dict(level=level, world_seed=SEEDS.start + i, t=round(u.t, 2),
+                                        x=round(u.x, 1), y=round(u.y, 1), speed=round(u.v, 2),
+                                        last_decisions=recent))
         if info["outcome"] == "collision":
             p, scene = u.scene._p, u.scene
             p.performCollisionDetection(physicsClientId=scene.cid)
