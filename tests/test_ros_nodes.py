@@ -266,3 +266,28 @@ def test_bad_sim_scenario_and_bad_params_file_fail_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "planner.cli", "launch", "use_sim:=maybe"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "use_sim must be true or false" in out.stderr
+
+
+def test_planner_launch_started_with_sigint_ignored_still_stops_on_sigint():
+    # A shell starting `planner launch &` (or make in the background) hands it SIGINT ignored; Ctrl-C /
+    # kill -INT must still stop the nodes and exit 0 (session 15: it hung until killed).
+    domain = domain_id()
+    launch = subprocess.Popen([sys.executable, "-m", "planner.cli", "launch"], env=ros_env(domain),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    obs = Observer(domain)
+    try:
+        client = AsyncParameterClient(obs.node, "planner_node")
+        assert obs.spin_until(client.services_are_ready, 30), "planner_node did not come up"
+        nodes = psutil.Process(launch.pid).children()
+        assert nodes
+    finally:
+        obs.close()
+    launch.send_signal(signal.SIGINT)
+    try:
+        launch.wait(15)
+    except subprocess.TimeoutExpired:
+        launch.kill()
+        launch.wait(5)
+    assert launch.returncode == 0, launch.stderr.read()[-2000:]
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in nodes)

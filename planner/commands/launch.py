@@ -214,7 +214,10 @@ def run(args: argparse.Namespace) -> int:
     values = parse_launch_args(args.launch_args)
     commands = node_commands(values)
     launcher = Launcher(commands, respawn=not args.no_respawn, env=ros_env())
-    previous = signal.signal(signal.SIGTERM, _raise_terminate)
+    # SIGINT too: a shell that starts us in the background (`planner launch &`, a script, make) leaves
+    # SIGINT ignored, and then Ctrl-C / kill -INT would not stop the nodes.
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminate),
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     log.info("launching %s (ROS_DOMAIN_ID=%s); Ctrl-C to stop", ", ".join(commands),
              launcher.env.get("ROS_DOMAIN_ID", "0"))
     try:
@@ -224,7 +227,8 @@ def run(args: argparse.Namespace) -> int:
         log.info("stopping")
     finally:
         codes = launcher.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log.info("stopped: %s", ", ".join(f"{k} exit {v}" for k, v in codes.items()))
     if launcher.failed:
         raise ConfigError("; ".join(f"{name} exited with a configuration error (exit {code}), see above"
