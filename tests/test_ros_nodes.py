@@ -283,11 +283,6 @@ def test_planner_launch_started_with_sigint_ignored_still_stops_on_sigint():
         assert nodes
     finally:
         obs.close()
-    launch.send_signal(signal.SIGINT)
-    try:
-        launch.wait(15)
-    except subprocess.TimeoutExpired:
-        launch.kill()
-        launch.wait(5)
+    stop(launch)   # SIGINT, then SIGKILL after 10 s
     assert launch.returncode == 0, launch.stderr.read()[-2000:]
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in nodes)
