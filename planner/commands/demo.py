@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from planner.commands.launch import Launcher, default_params_file, node_commands, parse_launch_args, ros_env
+    from planner.commands.launch import (Launcher, default_params_file, node_commands, parse_launch_args, ros_env,
+                                         stop_signals)
     if args.speed <= 0 or args.speed > 50:
         raise PlannerError("--speed must be in (0, 50]")
     if args.timeout <= 0:
@@ -57,18 +58,19 @@ def run(args: argparse.Namespace) -> int:
     watcher = Watcher(domain)
     launcher = Launcher(commands, env=env)
     t0 = time.monotonic()
-    try:
-        launcher.start()
-        launcher.run(until=lambda: (watcher.spin_once() or bool(watcher.planner_error) or bool(launcher.failed)
-                                   or time.monotonic() - t0 > args.timeout), poll_s=0.0)
-        if watcher.outcome is not None:   # the planner's figures up to the end of the episode
-            n = watcher.diagnostics_seen
-            end = time.monotonic() + 3.0
-            while watcher.diagnostics_seen == n and time.monotonic() < end:
-                watcher.spin_once()
-    finally:
-        launcher.stop()
-        watcher.close()
+    with stop_signals():
+        try:
+            launcher.start()
+            launcher.run(until=lambda: (watcher.spin_once() or bool(watcher.planner_error) or bool(launcher.failed)
+                                       or time.monotonic() - t0 > args.timeout), poll_s=0.0)
+            if watcher.outcome is not None:   # the planner's figures up to the end of the episode
+                n = watcher.diagnostics_seen
+                end = time.monotonic() + 3.0
+                while watcher.diagnostics_seen == n and time.monotonic() < end:
+                    watcher.spin_once()
+        finally:
+            launcher.stop()
+            watcher.close()
     wall = time.monotonic() - t0
     if watcher.outcome is None and watcher.planner_error:
         raise PlannerError(f"planner_node: {watcher.planner_error}")

@@ -11,13 +11,13 @@ import argparse
 import os
 import random
 import shlex
-import signal
 import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
+from planner.commands.launch import stop_signals
 from planner.errors import ConfigError, PlannerError
 
 HELP = "Hardware-in-the-loop latency test: scans in, stamped commands out, against a real planner node."
@@ -95,19 +95,14 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"--rt-priority: cannot switch to SCHED_FIFO ({exc}); needs CAP_SYS_NICE") from exc
     session = HilSession(cfg, targets, args, out_dir)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        report = session.run()
-    finally:
-        session.close()
-        signal.signal(signal.SIGTERM, previous)
+    with stop_signals():
+        try:
+            report = session.run()
+        finally:
+            session.close()
     from planner.hil import markdown, public
     emit(public(report), markdown(report) + f"\nFiles: {', '.join(report['outputs'].values())}\n", args.json)
     return 1 if args.check and not report["targets"]["all_met"] else 0
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 class HilSession:
@@ -167,7 +162,8 @@ class HilSession:
                 self._start("floor", [sys.executable, "-m", "ros_nodes.echo_node", "--ros-args",
                                       "-r", f"__ns:={FLOOR_NS}"])
         self.context = rclpy.Context()
-        # We own the signals (SIGTERM -> KeyboardInterrupt below), so close() always stops the nodes.
+        # We own the signals (SIGINT / SIGTERM -> KeyboardInterrupt: stop_signals in run()), so close()
+        # always stops the nodes.
         rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         from ros_nodes.latency_probe import LatencyProbe, measure
         self.probe = LatencyProbe(self.targets, frames, cfg.rate_hz, context=self.context).start()

@@ -8,6 +8,7 @@ tests/test_launch_file.py checks that ARGUMENTS matches the launch file's declar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import logging
 import os
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 
 from planner.errors import ConfigError
@@ -202,33 +203,39 @@ def ros_env(domain_id: int | None = None) -> dict[str, str]:
     return env
 
 
-class _Terminate(Exception):
-    pass
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
-def _raise_terminate(signum, frame):
-    raise _Terminate()
+@contextlib.contextmanager
+def stop_signals() -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM raise KeyboardInterrupt, so its cleanup stops the nodes.
+
+    SIGINT too: a shell that starts us in the background (`planner launch &`, a script, make) leaves
+    SIGINT ignored, and then Ctrl-C / kill -INT would not stop anything.
+    """
+    previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(args: argparse.Namespace) -> int:
     values = parse_launch_args(args.launch_args)
     commands = node_commands(values)
     launcher = Launcher(commands, respawn=not args.no_respawn, env=ros_env())
-    # SIGINT too: a shell that starts us in the background (`planner launch &`, a script, make) leaves
-    # SIGINT ignored, and then Ctrl-C / kill -INT would not stop the nodes.
-    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminate),
-                signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     log.info("launching %s (ROS_DOMAIN_ID=%s); Ctrl-C to stop", ", ".join(commands),
              launcher.env.get("ROS_DOMAIN_ID", "0"))
-    try:
-        launcher.start()
-        launcher.run()
-    except (KeyboardInterrupt, _Terminate):
-        log.info("stopping")
-    finally:
-        codes = launcher.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_signals():
+        try:
+            launcher.start()
+            launcher.run()
+        except KeyboardInterrupt:
+            log.info("stopping")
+        finally:
+            codes = launcher.stop()
     log.info("stopped: %s", ", ".join(f"{k} exit {v}" for k, v in codes.items()))
     if launcher.failed:
         raise ConfigError("; ".join(f"{name} exited with a configuration error (exit {code}), see above"
