@@ -218,6 +218,25 @@ class NavEnv(gym.Env):
             self._expert = Expert(self.world, self.vehicle, dt=self.dt, **margin)
         return self._expert.act(self.x, self.y, self.yaw, self.v, self.w, self.t)
 
+    def true_motion(self, points: np.ndarray, lag: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Simulator truth, for diagnosis and benchmarks only (never the planner): of lidar hits (N, 2) in the
+        robot frame, which lie within 5 cm of a mover's box (N,), and that mover's velocity `lag` s ago in
+        the robot frame (N, 2; zero elsewhere)."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        world = np.stack([self.x + c * pts[:, 0] - s * pts[:, 1], self.y + s * pts[:, 0] + c * pts[:, 1]], axis=1)
+        velocity, on_mover = np.zeros((len(pts), 2)), np.zeros(len(pts), dtype=bool)
+        for m in self.world.movers:
+            centre = m.positions(self.t)
+            vel = (m.positions(self.t - lag + 0.01) - m.positions(self.t - lag)) / 0.01
+            cm, sm = math.cos(m.yaw), math.sin(m.yaw)
+            rel = world - centre
+            on = ((np.abs(cm * rel[:, 0] + sm * rel[:, 1]) <= m.half_x + 0.05)
+                  & (np.abs(-sm * rel[:, 0] + cm * rel[:, 1]) <= m.half_y + 0.05))
+            velocity[on] = (c * vel[0] + s * vel[1], -s * vel[0] + c * vel[1])
+            on_mover |= on
+        return velocity, on_mover
+
     def render(self):
         if self.render_mode != "rgb_array" or self.world is None:
             return None

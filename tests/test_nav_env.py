@@ -193,3 +193,25 @@ def test_guidance_path_gives_the_global_paths_lookahead_point_as_the_goal():
     goal_only.close()
     with pytest.raises(ConfigError, match="guidance"):
         NavEnv(guidance="gps")
+
+
+def test_true_motion_marks_the_hits_on_a_mover_with_its_velocity():
+    # The diagnosis tools (docs/bench/verifier_val_ab.py --oracle, tracker_velocity_ab.py) score the tracker
+    # against this: a box crossing 3 m ahead of the robot at 1 m/s, a static wall behind it.
+    mover = Mover(0.25, 0.25, (3.0, -2.0), (3.0, 2.0), 1.0, phase=0.25)     # at (3, 0) at t = 0, going +y
+    world = World(obstacles=[Box(5.0, 0.0, 0.1, 3.0)], movers=[mover], start=Pose2D(0.0, 0.0, 0.0),
+                  goal=Pose2D(6.0, 2.0), bounds=(-3.0, -4.0, 8.0, 4.0))
+    env = NavEnv(world=world, split=None)
+    try:
+        _, info = env.reset(seed=0)
+        pts = info["summary"].points
+        velocity, on_mover = env.true_motion(pts)
+        lagged, _ = env.true_motion(pts, lag=3.0)       # 3 s ago it was on its way back from b
+    finally:
+        env.close()
+    near = np.hypot(pts[:, 0] - 3.0, pts[:, 1]) < 0.35
+    assert near.any() and on_mover[near].all()
+    assert not on_mover[pts[:, 0] > 4.0].any()                        # the wall is static
+    assert np.allclose(velocity[on_mover], [0.0, 1.0], atol=1e-6)     # robot frame = world frame here
+    assert np.allclose(velocity[~on_mover], 0.0)
+    assert np.allclose(lagged[on_mover], [0.0, -1.0], atol=1e-6)

@@ -11,6 +11,8 @@ frame) and the last decisions before it.
     .venv/bin/python docs/bench/verifier_val_ab.py ... --old OLD_VERIFIER.py OLD_RUNTIME.py   # e.g. from git show
 
 --deadline 1000 takes the machine's load out of the outcomes (a late decision is otherwise a stop).
+--oracle motion|velocity|detection [--oracle-lag S] replaces the tracker's output by the simulator's truth, in
+part or whole (a diagnosis: how many failures a perfect tracker would remove; docs/BENCHMARKS.md, "Session 16").
 """
 import argparse
 import importlib.util
@@ -36,6 +38,12 @@ ap.add_argument("--vcfg", default="", help="VerifierConfig overrides, k=v,k=v (n
 ap.add_argument("--model", default="models/weights/mini.card.json", help="model card")
 ap.add_argument("--backend", default="onnx-int8", help="RuntimeConfig.backend (onnx-int8, onnx-fp32, ...)")
 ap.add_argument("--rcfg", default="", help="RuntimeConfig overrides, k=v,k=v (numbers)")
+ap.add_argument("--oracle-lag", type=float, default=0.0, help="with --oracle velocity: the true velocity this many s ago")
+ap.add_argument("--oracle", choices=["motion", "velocity", "detection"],
+                help="diagnosis only, simulator truth in place of the tracker's output: motion = every hit on a "
+                     "mover moving with its true velocity, all others static; velocity = the tracker's moving hits, "
+                     "those on a mover with its true velocity; detection = the tracker's velocities, but only hits "
+                     "truly on a mover marked moving (no false alarms)")
 a = ap.parse_args()
 if a.old:
     for name, path in zip(("planner.verifier", "planner.runtime"), a.old):
@@ -50,6 +58,18 @@ from planner.runtime import Planner, RuntimeConfig  # noqa: E402
 from sim.worlds import SPLITS  # noqa: E402
 
 SEEDS = SPLITS[a.split]
+
+
+def oracle_motion(summary, u, real):
+    """What the verifier gets with --oracle (simulator truth: `NavEnv.true_motion`; diagnosis only)."""
+    from planner.verifier import Motion
+    velocity, on_mover = u.true_motion(summary.points, a.oracle_lag)
+    if a.oracle == "velocity":
+        return Motion(np.where(on_mover[:, None], velocity, real.velocity), real.moving)
+    if a.oracle == "detection":
+        return Motion(real.velocity, real.moving & on_mover)
+    return Motion(velocity, on_mover)
+
 
 def fallback_kind(reason: str) -> str:
     """A fallback's reason without its numbers: what stopped the vehicle."""
@@ -69,10 +89,14 @@ if a.rcfg:
 planner = Planner(RuntimeConfig(model_path=a.model, vehicle=vehicle, deadline_ms=a.deadline,
                                 backend=a.backend, **extra))
 out = {"suite": a.suite, "split": a.split, "backend": a.backend, "first": a.first, "deadline_ms": a.deadline, "old": bool(a.old), "vcfg": a.vcfg,
+       "oracle": a.oracle,
        "levels": {}, "collisions": [], "timeouts": []}
+tracker_update = planner.tracker.update
 for level in a.levels:
     env = gym.make(env_id, level=level, split=a.split)
     u = env.unwrapped
+    if a.oracle:          # the real tracker still runs (its memory), its output is replaced
+        planner.tracker.update = lambda summary, real=tracker_update, u=u: oracle_motion(summary, u, real(summary))
     outcomes, latency, statuses, stops = [], [], Counter(), Counter()
     for i in range(a.first, a.first + a.episodes):
         _, info = env.reset(seed=i, options={"world_seed": SEEDS.start + i})
