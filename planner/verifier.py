@@ -16,7 +16,10 @@ takes its 0.95 m; the old 0.2 s integration said 0.8 m). Footprints are swept ev
 
 Moving obstacles: `MotionTracker` (kept by the runtime across decisions: the planner's own memory of
 its earlier scans and odometry, nothing else) finds lidar hits where an earlier scan saw free space,
-groups them into objects, and estimates each object's velocity by matching it to the earlier scan.
+groups them into objects, and estimates each object's velocity by matching it to the scans 0.1, 0.2,
+0.3 and 0.4 s older: the least-squares slope of those shifts, the newest ones alone when the object has
+turned, blended with its previous estimate when the two agree (`motion_fit`; with a perfect velocity most
+remaining Nav collisions go away, docs/BENCHMARKS.md "Session 16").
 The sweep places those hits where they will be at each swept pose's time (up to `motion_horizon`),
 their clearance shrinking by `motion_uncertainty` x time. When nothing is safe and even stopping is
 not (something is coming), the command meeting the moving hits latest among those clear of every
@@ -75,6 +78,14 @@ class VerifierConfig:
                                     # at 20 Hz: one late decision); 0 = do not check the fallback's path
     track_motion: bool = True       # estimate moving obstacles' velocities from the planner's earlier scans
     motion_window: float = 0.4      # s between the two scans compared
+    motion_fit: float = 0.4         # m/s; velocity = least-squares fit of the object's shifts against the
+                                    # scans 1-4 quarter windows old, the newer half's alone when it differs by
+                                    # more than this (a turn); 0 = the longest baseline alone (sessions 1-15)
+    motion_flip_speed: float = 0.5  # m/s; with motion_fit: the newest pair alone when it moves the object the
+                                    # opposite way, faster than this (a turn seen at once); 0 = off
+    motion_smoothing: float = 0.5   # weight of an object's previous velocity (its track's) in the new one, when
+                                    # they differ by less than motion_smoothing_gate; 0 = off
+    motion_smoothing_gate: float = 0.6   # m/s
     max_obstacle_speed: float = 3.0  # m/s; faster apparent motion is clipped to this
     motion_uncertainty: float = 0.2  # m/s; a moving hit's clearance shrinks by this x time ahead
     motion_horizon: float = 2.0     # s; moving hits are extrapolated this far at most, then held
@@ -94,6 +105,10 @@ class VerifierConfig:
         require(self.control_period > 0, "control_period must be positive")
         require(0 <= self.commit_time <= self.horizon, "commit_time must be in [0, horizon]")
         require(self.motion_window > 0, "motion_window must be positive")
+        require(self.motion_fit >= 0, "motion_fit must be >= 0")
+        require(self.motion_flip_speed >= 0, "motion_flip_speed must be >= 0")
+        require(0 <= self.motion_smoothing < 1, "motion_smoothing must be in [0, 1)")
+        require(self.motion_smoothing_gate > 0, "motion_smoothing_gate must be positive")
         require(self.max_obstacle_speed > 0, "max_obstacle_speed must be positive")
         require(self.motion_uncertainty >= 0, "motion_uncertainty must be >= 0")
         require(self.motion_horizon > 0, "motion_horizon must be positive")
@@ -323,19 +338,18 @@ class MotionTracker:
                 keep[-1] |= sel[0]
                 idx = idx[keep]
             q = odom[idx]
-            for ref in refs:              # the longest baseline that still saw the object
-                dt = stamp - ref[0]
-                u = self._displacement(q, ref[1], dt)
-                if u is not None:
-                    break
-            if u is None:
+            found = self._shift(q, refs, stamp)
+            if found is None:
                 continue
+            u, dt = found
             speed = math.hypot(*u) / dt
             if speed < 0.15:          # sensor noise / viewpoint change, not motion worth predicting
                 continue
             if speed > self.cfg.max_obstacle_speed:
                 u = u * (self.cfg.max_obstacle_speed / speed)
             vel_odom = u / dt
+            if self.cfg.motion_smoothing and self.tracks:
+                vel_odom = self._smoothed(vel_odom, q.mean(axis=0), stamp)
             velocity[idx] = (c * vel_odom[0] + s * vel_odom[1], -s * vel_odom[0] + c * vel_odom[1])
             moving[idx] = True
             tracks.append((stamp, q.mean(axis=0), vel_odom))
@@ -397,6 +411,61 @@ class MotionTracker:
         step = float(gaps.min()) if gaps.size else 0.1
         limit = np.maximum(0.3, 3.0 * step * np.minimum(rng[:-1], rng[1:]))
         return idx, np.concatenate([[0], np.flatnonzero(gap > limit) + 1])
+
+    def _shift(self, q: np.ndarray, refs: list, stamp: float) -> tuple[np.ndarray, float] | None:
+        """(shift (2,) in odom, over how many s) of the object whose hits are q: fitted (motion_fit, as a
+        velocity over 1 s), or from the longest baseline that still saw it."""
+        if self.cfg.motion_fit > 0:
+            v = self._fitted_velocity(q, stamp)
+            return None if v is None else (v, 1.0)
+        for ref in refs:
+            dt = stamp - ref[0]
+            u = self._displacement(q, ref[1], dt)
+            if u is not None:
+                return u, dt
+        return None
+
+    def _smoothed(self, velocity: np.ndarray, centre: np.ndarray, stamp: float) -> np.ndarray:
+        """The new velocity blended with that of the track predicted nearest the object (within 0.5 m), when
+        the two agree (a turn or a wrong match is taken as measured)."""
+        predicted = [c0 + v0 * (stamp - t0) for t0, c0, v0 in self.tracks]
+        j = int(np.argmin([np.hypot(*(p - centre)) for p in predicted]))
+        previous = self.tracks[j][2]
+        if np.hypot(*(predicted[j] - centre)) < 0.5 and np.hypot(*(velocity - previous)) < self.cfg.motion_smoothing_gate:
+            return (1 - self.cfg.motion_smoothing) * velocity + self.cfg.motion_smoothing * previous
+        return velocity
+
+    def _fitted_velocity(self, q: np.ndarray, stamp: float) -> np.ndarray | None:
+        """Velocity from the object's displacements against the scans 1, 2, 3 and 4 quarter-windows old:
+        the least-squares slope through them; if the newer half's slope differs from it by more than
+        `motion_fit` m/s, the object has changed its motion (a mover turning back) and the newer half
+        alone is used."""
+        ages, shifts = [], []
+        for quarter in (1, 2, 3, 4):
+            ref = self._reference(stamp, self.cfg.motion_window * quarter / 4)
+            if ref is None:
+                continue
+            dt = stamp - ref[0]
+            if ages and abs(dt - ages[-1]) < 1e-6:
+                continue
+            u = self._displacement(q, ref[1], dt)
+            if u is not None:
+                ages.append(dt)
+                shifts.append(u)
+        if not ages:
+            return None
+        t, u = np.array(ages), np.array(shifts)
+        v_all = (t[:, None] * u).sum(axis=0) / (t * t).sum()
+        if self.cfg.motion_flip_speed and t.size >= 2:
+            v_newest = u[0] / t[0]
+            if np.dot(v_newest, v_all) < 0 and np.hypot(*v_newest) > self.cfg.motion_flip_speed:
+                return v_newest
+        if t.size >= 3:
+            k = t.size // 2
+            v_new = (t[:k, None] * u[:k]).sum(axis=0) / (t[:k] * t[:k]).sum()
+            if np.hypot(*(v_new - v_all)) > self.cfg.motion_fit:
+                return v_new
+        return v_all
 
     def _displacement(self, q: np.ndarray, ref_pts: np.ndarray, dt: float) -> np.ndarray | None:
         """Translation (2,) that lays the object's hits q onto the reference scan (None: it saw nothing near)."""

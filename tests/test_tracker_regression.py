@@ -7,6 +7,8 @@ tests/data/tracker_regression.npz holds four recorded planner/Nav-v0 sequences (
 the outputs of the old code; docs/bench/tracker_regression_data.py records them and replays them (the
 replay used here). Compared exactly (np.array_equal, bit for bit): sectors, state, valid fraction, the hit
 points (sha256), Motion.velocity and Motion.moving per hit, and the tracks kept after every scan.
+The tracker runs with the velocity estimator of the recording (the 0.4 s pair: RECORDED_TRACKER in the
+script); session 16's fitted velocity is a deliberate change, tested in tests/test_verifier_safety.py.
 """
 from __future__ import annotations
 
