@@ -441,6 +441,7 @@ class MotionTracker:
         `motion_fit` m/s, the object has changed its motion (a mover turning back) and the newer half
         alone is used."""
         ages, shifts = [], []
+        shape = self._centre_and_extent(q)
         for quarter in (1, 2, 3, 4):
             ref = self._reference(stamp, self.cfg.motion_window * quarter / 4)
             if ref is None:
@@ -448,7 +449,7 @@ class MotionTracker:
             dt = stamp - ref[0]
             if ages and abs(dt - ages[-1]) < 1e-6:
                 continue
-            u = self._displacement(q, ref[1], dt)
+            u = self._displacement(q, ref[1], dt, shape)
             if u is not None:
                 ages.append(dt)
                 shifts.append(u)
@@ -467,11 +468,18 @@ class MotionTracker:
                 return v_new
         return v_all
 
-    def _displacement(self, q: np.ndarray, ref_pts: np.ndarray, dt: float) -> np.ndarray | None:
-        """Translation (2,) that lays the object's hits q onto the reference scan (None: it saw nothing near)."""
-        gate = self.cfg.max_obstacle_speed * dt + 0.3
+    @staticmethod
+    def _centre_and_extent(q: np.ndarray) -> tuple[np.ndarray, float]:
         centre = q.mean(axis=0)
-        radius = float(np.hypot(*(q - centre).T).max()) + gate
+        return centre, float(np.hypot(*(q - centre).T).max())
+
+    def _displacement(self, q: np.ndarray, ref_pts: np.ndarray, dt: float,
+                      shape: tuple[np.ndarray, float] | None = None) -> np.ndarray | None:
+        """Translation (2,) that lays the object's hits q onto the reference scan (None: it saw nothing near).
+        `shape`: q's `_centre_and_extent`, when the caller matches q against several scans."""
+        gate = self.cfg.max_obstacle_speed * dt + 0.3
+        centre, extent = shape or self._centre_and_extent(q)
+        radius = extent + gate
         near = ref_pts[np.hypot(*(ref_pts - centre).T) <= radius]
         if near.shape[0] == 0:
             return None
@@ -497,7 +505,7 @@ class MotionTracker:
             along = dist2(u).min(axis=0) < 0.25 ** 2
             if along.sum() < 2:
                 break
-            u = q.mean(axis=0) - near[along].mean(axis=0)
+            u = centre - near[along].mean(axis=0)
         return u
 
 
