@@ -348,11 +348,12 @@ class MotionTracker:
             if speed > self.cfg.max_obstacle_speed:
                 u = u * (self.cfg.max_obstacle_speed / speed)
             vel_odom = u / dt
+            q_centre = q.mean(axis=0)
             if self.cfg.motion_smoothing and self.tracks:
-                vel_odom = self._smoothed(vel_odom, q.mean(axis=0), stamp)
+                vel_odom = self._smoothed(vel_odom, q_centre, predicted)
             velocity[idx] = (c * vel_odom[0] + s * vel_odom[1], -s * vel_odom[0] + c * vel_odom[1])
             moving[idx] = True
-            tracks.append((stamp, q.mean(axis=0), vel_odom))
+            tracks.append((stamp, q_centre, vel_odom))
         # Keep the older tracks not renewed now (an object hidden for a moment), up to their age limit.
         self.tracks = tracks + [tr for tr in self.tracks if not any(
             np.hypot(*(tr[1] + tr[2] * (stamp - tr[0]) - n[1])) < 0.5 for n in tracks)]
@@ -425,13 +426,14 @@ class MotionTracker:
                 return u, dt
         return None
 
-    def _smoothed(self, velocity: np.ndarray, centre: np.ndarray, stamp: float) -> np.ndarray:
+    def _smoothed(self, velocity: np.ndarray, centre: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         """The new velocity blended with that of the track predicted nearest the object (within 0.5 m), when
-        the two agree (a turn or a wrong match is taken as measured)."""
-        predicted = [c0 + v0 * (stamp - t0) for t0, c0, v0 in self.tracks]
-        j = int(np.argmin([np.hypot(*(p - centre)) for p in predicted]))
+        the two agree (a turn or a wrong match is taken as measured). `predicted` (T, 2): where each of
+        self.tracks expects its object now."""
+        gaps = np.hypot(*(predicted - centre).T)
+        j = int(np.argmin(gaps))
         previous = self.tracks[j][2]
-        if np.hypot(*(predicted[j] - centre)) < 0.5 and np.hypot(*(velocity - previous)) < self.cfg.motion_smoothing_gate:
+        if gaps[j] < 0.5 and np.hypot(*(velocity - previous)) < self.cfg.motion_smoothing_gate:
             return (1 - self.cfg.motion_smoothing) * velocity + self.cfg.motion_smoothing * previous
         return velocity
 
