@@ -38,7 +38,7 @@ ap.add_argument("--vcfg", default="", help="VerifierConfig overrides, k=v,k=v (n
 ap.add_argument("--model", default="models/weights/mini.card.json", help="model card")
 ap.add_argument("--backend", default="onnx-int8", help="RuntimeConfig.backend (onnx-int8, onnx-fp32, ...)")
 ap.add_argument("--rcfg", default="", help="RuntimeConfig overrides, k=v,k=v (numbers)")
-ap.add_argument("--oracle-lag", type=float, default=0.0, help="with --oracle velocity: the true velocity this many s ago")
+ap.add_argument("--oracle-lag", type=float, default=0.0, help="with --oracle motion or velocity: the true velocity as it was this many s ago")
 ap.add_argument("--oracle", choices=["motion", "velocity", "detection"],
                 help="diagnosis only, simulator truth in place of the tracker's output: motion = every hit on a "
                      "mover moving with its true velocity, all others static; velocity = the tracker's moving hits, "
